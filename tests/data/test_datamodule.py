@@ -1,0 +1,194 @@
+import logging
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from omegaconf import OmegaConf
+
+sys.path.insert(0, str(Path(__file__).parent))
+from store_fixture import ffpp_records, write_store  # noqa: E402
+
+from iid.data.datamodule import IIDDataModule  # noqa: E402
+from iid.data.records import VideoRecord  # noqa: E402
+from iid.errors import UserError  # noqa: E402
+
+CONF = Path(__file__).parents[2] / "conf" / "data"
+METHODS = ("Deepfakes", "FaceSwap", "Face2Face")
+
+
+def celebdf_test_records() -> list[VideoRecord]:
+    recs = [VideoRecord("celebdf", "real", f"id{i}_0000", 0, "test", f"r/id{i}_0000.mp4", (f"id{i}",)) for i in range(3)]
+    recs += [VideoRecord("celebdf", "Celeb-synthesis", f"id{i}_id{i + 1}_0000", 1, "test", "s.mp4",
+                         (f"id{i}", f"id{i + 1}")) for i in range(3)]
+    return recs
+
+
+@pytest.fixture
+def stores(tmp_path):
+    """ffpp train/val/test and a celebdf test store (celebdf also has a train store sharing ids)."""
+    root = tmp_path / "stores"
+    write_store(root, ffpp_records("train", [("000", "003"), ("003", "000"), ("010", "011"), ("012", "013")],
+                                   METHODS), 8, no_source={"ffpp/Face2Face/010_011"}, seed=1)
+    write_store(root, ffpp_records("val", [("020", "021")], METHODS), 8, seed=2)
+    write_store(root, ffpp_records("test", [("030", "031"), ("040", "041")], METHODS),
+                {"ffpp/real/030": 32, "ffpp/real/040": 7, **{f"ffpp/{m}/{p}": 5 for m in METHODS
+                                                                for p in ("030_031", "040_041")}}, seed=3)
+    write_store(root, celebdf_test_records(), 4, seed=4)
+    write_store(root, [VideoRecord("celebdf", "real", "id1_0005", 0, "train", "x.mp4", ("id1",))], 2, seed=5)
+    return root
+
+
+def make(root, **kw):
+    args = dict(name="ffpp", store_root=str(root), test_sets=["ffpp", "celebdf", "dfdc"], batch_size=16,
+                batches_per_epoch=4)
+    args.update(kw)
+    return IIDDataModule(**args)
+
+
+def test_batches_have_documented_dtypes_and_shapes(stores, caplog):
+    dm = make(stores)
+    with caplog.at_level(logging.WARNING):
+        dm.setup("fit")
+    batch = next(iter(dm.train_dataloader()))
+    spec = {"image": (torch.uint8, (16, 3, 16, 16)), "source": (torch.uint8, (16, 3, 16, 16)),
+            "has_source": (torch.bool, (16,)), "face_mask": (torch.uint8, (16, 1, 16, 16)),
+            "landmarks": (torch.float32, (16, 68, 2)), "label": (torch.int64, (16,)),
+            "identity": (torch.int64, (16,)), "video": (torch.int64, (16,)), "frame": (torch.int64, (16,))}
+    assert set(batch) == set(spec)
+    for k, (dtype, shape) in spec.items():
+        assert batch[k].dtype == dtype and tuple(batch[k].shape) == shape, k
+    assert len(dm.train_dataloader()) == 4
+    # values: the image is the stored HWC frame seen as CHW; identity/video index the dm lists
+    store = dm.stores["train"]
+    rows = batch["frame"].numpy()
+    np.testing.assert_array_equal(batch["image"].permute(0, 2, 3, 1).numpy(), store.arrays["frames"][rows])
+    for i, r in enumerate(rows):
+        key = dm.videos["train"][batch["video"][i]]
+        assert key == store.videos[store.video[r]].key
+        rec = store.videos[store.video[r]]
+        assert dm.identities[batch["identity"][i]] == f"ffpp/{rec.identity}"
+    assert dm.stats["train_fake_without_source"] == 8
+
+
+def test_test_loaders_cover_every_frame_once_and_skip_missing(stores, caplog):
+    dm = make(stores)
+    with caplog.at_level(logging.WARNING):
+        dm.setup("test")
+    assert dm.test_sets == ["ffpp", "celebdf"]
+    skipped = [r.message for r in caplog.records if "dfdc" in r.message]
+    assert len(skipped) == 1 and "python -m iid.prepare" in skipped[0]
+    shared = [r.message for r in caplog.records if "identities" in r.message]
+    assert len(shared) == 1 and "celebdf" in shared[0] and "1 of" in shared[0]
+    loaders = dm.test_dataloader()
+    assert len(loaders) == 2
+    for name, loader in zip(dm.test_sets, loaders):
+        frames = torch.cat([b["frame"] for b in loader]).numpy()
+        assert sorted(frames) == list(range(len(dm.stores[name])))
+        videos = {dm.videos[name][v] for b in loader for v in b["video"].tolist()}
+        assert videos == set(dm.videos[name])
+
+
+def test_test_frames_cap_takes_equal_intervals(stores):
+    dm = make(stores, test_frames=4)
+    dm.setup("test")
+    store = dm.stores["ffpp"]
+    b = dm._datasets["ffpp"][dm.rows["ffpp"]]  # one read of every kept row
+    frames_of = {}
+    for v, f in zip(b["video"].tolist(), store.frame[b["frame"].numpy()].tolist()):
+        frames_of.setdefault(dm.videos["ffpp"][v], []).append(f)
+    assert frames_of["ffpp/real/030"] == [0, 8, 16, 24]  # 32 stored -> 4 at equal intervals
+    assert frames_of["ffpp/real/040"] == [0, 1, 3, 5]  # 7 stored
+    assert frames_of["ffpp/Deepfakes/030_031"] == [0, 1, 2, 3]  # 5 stored
+
+
+def test_same_pair_id_under_two_methods_gets_two_video_indices(stores):
+    dm = make(stores)
+    dm.setup("test")
+    keys = dm.videos["ffpp"]
+    assert "ffpp/Deepfakes/030_031" in keys and "ffpp/FaceSwap/030_031" in keys
+    batch = next(iter(dm.test_dataloader()[0]))
+    by_video = {}
+    for v, r in zip(batch["video"].tolist(), batch["frame"].tolist()):
+        by_video.setdefault(v, set()).add(dm.stores["ffpp"].videos[dm.stores["ffpp"].video[r]].method)
+    assert all(len(m) == 1 for m in by_video.values())  # a video index never mixes methods
+
+
+def test_balance_gives_half_fakes(stores):
+    plain = make(stores, batches_per_epoch=40, batch_size=64)
+    plain.setup("fit")
+    share = torch.cat([b["label"] for b in plain.train_dataloader()]).float().mean()
+    assert 0.7 < share < 0.8  # 3 fakes per real video in the store
+    bal = make(stores, batches_per_epoch=40, batch_size=64, balance=True)
+    bal.setup("fit")
+    share = torch.cat([b["label"] for b in bal.train_dataloader()]).float().mean()
+    assert 0.45 < share < 0.55
+
+
+def test_methods_filter_keeps_reals_and_chosen_fakes_only(stores, caplog):
+    dm = make(stores, methods=["Face2Face", "FaceShifter"], batches_per_epoch=20, batch_size=64)
+    with caplog.at_level(logging.WARNING):
+        dm.setup("fit")
+    assert any("FaceShifter" in r.message for r in caplog.records)  # asked for, not in the store
+    methods = set()
+    for b in dm.train_dataloader():
+        methods |= {dm.stores["train"].videos[v].method for v in b["video"].tolist()}
+    assert methods == {"real", "Face2Face"}
+    val_methods = {dm.stores["val"].videos[v].method for v in dm.stores["val"].video[dm.rows["val"]]}
+    assert val_methods == {"real", "Face2Face"}
+    # test sets stay complete (supplement §B tests sub-dataset models on all of FF++)
+    assert len(dm.rows["ffpp"]) == len(dm.stores["ffpp"])
+    with pytest.raises(UserError, match="fake"):
+        make(stores, methods=["NeuralTextures"]).setup("fit")
+
+
+def test_fake_without_source_trains_with_zero_source(stores):
+    dm = make(stores, batches_per_epoch=10, batch_size=64)
+    dm.setup("fit")
+    seen = 0
+    for b in dm.train_dataloader():
+        missing = (b["label"] == 1) & ~b["has_source"]
+        seen += int(missing.sum())
+        assert not b["source"][missing].any()
+        assert b["source"][b["has_source"]].flatten(1).any(1).all()
+    assert seen > 0
+
+
+def test_missing_train_store_names_the_prepare_command(tmp_path):
+    dm = make(tmp_path, prepare_hint="python -m iid.prepare data=synthetic")
+    with pytest.raises(UserError) as e:
+        dm.setup("fit")
+    assert "\n" not in str(e.value) and "python -m iid.prepare data=synthetic" in str(e.value)
+
+
+def test_video_in_two_splits_is_user_error(stores):
+    write_store(stores, [VideoRecord("ffpp", "real", "000", 0, "test", "o.mp4", ("000",))], 2)  # replaces test
+    with pytest.raises(UserError, match="ffpp/real/000"):
+        make(stores).setup("fit")
+
+
+def test_val_loader_and_two_rank_split(stores):
+    dm = make(stores, eval_batch_size=7)
+    dm.setup("fit")
+    rows = torch.cat([b["frame"] for b in dm.val_dataloader()])
+    assert sorted(rows.tolist()) == list(range(len(dm.stores["val"])))
+    assert dm.videos["val"] == dm.stores["val"].keys
+
+
+def test_from_config_with_every_data_yaml(stores):
+    names = sorted(p.stem for p in CONF.glob("*.yaml"))
+    assert {"synthetic", "ffpp", "celebdf", "dfdc", "deepfakebench"} <= set(names)
+    for name in names:
+        cfg = OmegaConf.merge({"paths": {"data": "data", "stores": "${paths.data}/stores"}},
+                              {"data": OmegaConf.load(CONF / f"{name}.yaml")})
+        OmegaConf.resolve(cfg)
+        dm = IIDDataModule.from_config(cfg.data, batch_size=8, num_workers=0)
+        assert dm.name == cfg.data.name and dm.batch_size == 8
+        assert dm.store_root.startswith("data/stores")
+    syn = OmegaConf.merge({"paths": {"data": "D", "stores": "${paths.data}/stores"}},
+                          {"data": OmegaConf.load(CONF / "synthetic.yaml")}).data
+    assert syn.root == "D/synthetic/FaceForensics++" and syn.landmarks == "oracle"
+    dm = IIDDataModule.from_config(syn, batch_size=8, store_root=str(stores), test_sets=["ffpp"])
+    dm.setup("fit")
+    assert dm.test_sets == ["ffpp"]
