@@ -175,3 +175,29 @@ def test_deepfakebench_folders(tmp_path):
     assert [r["frame"] for r in fake] == [0, 15, 30, 45] and all(r["has_source"] for r in fake)
     src = np.load(d / "sources.npy")[[i for i, r in enumerate(index) if r["label"] == 1]]
     assert abs(float(src[:, 100:150, 100:150].mean()) - 50) < 3
+
+
+@pytest.fixture
+def synth(request):
+    try:
+        return Path(request.getfixturevalue("synthetic_root"))
+    except pytest.FixtureLookupError:
+        pytest.skip("synthetic_root fixture (tests/conftest.py, iid.synth) not available yet")
+
+
+def test_synthetic_benchmark_all_layouts(synth, tmp_path):
+    from iid.data.sources.celebdf import read_test_list
+
+    store = tmp_path / "s"
+    for reader, sub in [("ffpp", "FaceForensics++"), ("celebdf", "Celeb-DF-v2"), ("dfdc", "DFDC")]:
+        s = prep.prepare_dataset(reader, synth / sub, store, frames=3, landmarks="oracle", progress=False)
+        assert set(s["status"]) == {"ok"}, s
+    for ds, split in [("ffpp", "train"), ("ffpp", "test"), ("celebdf", "train"), ("celebdf", "test"), ("dfdc", "test")]:
+        FrameStore(store, ds, split)  # opens: the format matches the reader's
+    idx = json.loads((store / "ffpp/train/index.json").read_text())
+    assert all(r["has_source"] for r in idx if r["label"] == 1)
+    test_names = {Path(p).stem for p in read_test_list(synth / "Celeb-DF-v2")}
+    for split in ("train", "val"):
+        f = store / "celebdf" / split / "videos.json"
+        if f.exists():
+            assert not {v["video_id"] for v in json.loads(f.read_text())} & test_names

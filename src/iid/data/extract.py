@@ -69,7 +69,8 @@ def extract_video(
     """Rows for one video and its manifest entry. Never raises for bad input: it is recorded instead.
 
     manifest: status (ok | no_face | unreadable | missing_source), frames_requested, frames_decoded,
-    frames_no_face, frames_written, frame_indices, source (none | ok | missing | unreadable), error.
+    frames_no_face, frames_written, frame_indices, source (none for reals | ok | unpaired | missing |
+    unreadable), error.
     """
     s = cfg.store_size
     man: dict = {"status": "ok", "frames_requested": cfg.frames, "frames_decoded": 0, "frames_no_face": 0,
@@ -84,7 +85,9 @@ def extract_video(
     lms = folder_landmarks(rec, frames) if _is_folder(rec) else backend.landmarks(frames, rec.path)
 
     src_frames: dict[int, np.ndarray] = {}
-    if rec.label == 1:
+    if rec.label == 1 and rec.source_key is None:
+        man["source"] = "unpaired"  # the data set names no source (DFDC): not an error
+    elif rec.label == 1:
         if source is None or not Path(source.path).exists():
             man["source"] = "missing"
             if rec.source_key:
@@ -125,6 +128,6 @@ def extract_video(
     man["frames_written"] = k
     if k == 0:
         man["status"] = "no_face"
-    elif rec.label == 1 and man["source"] != "ok":
+    elif rec.label == 1 and man["source"] not in ("ok", "unpaired"):
         man["status"] = "missing_source"
     return out, man
