@@ -1,0 +1,171 @@
+"""Device-side, batched data augmentation applied after MFS (paper 5.1).
+
+Geometry is one affine map per sample from the canvas to the output crop (face scale, translation,
+rotation, horizontal flip folded in), applied with one `grid_sample` to images and masks and
+exactly to landmarks and box corners, so boxes follow every geometric change. Photometric
+transforms (JPEG, colour, blur, noise) then act on the output crop.
+
+Coordinates: points use the pixel-centre convention (pixel i has centre i, as cv2); boxes use
+pixel edges (a box [x0, x1) covers pixels x0..x1-1).
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from kornia.filters import gaussian_blur2d
+
+from iid.augment.config import DAConfig
+from iid.augment.jpeg import jpeg_roundtrip
+
+# iBUG 300-W 68-point index of each landmark's mirror image (left eye <-> right eye, ...).
+FLIP_68 = (
+    list(range(16, -1, -1))
+    + list(range(26, 16, -1))
+    + [27, 28, 29, 30, 35, 34, 33, 32, 31]
+    + [45, 44, 43, 42, 47, 46, 39, 38, 37, 36, 41, 40]
+    + [54, 53, 52, 51, 50, 49, 48, 59, 58, 57, 56, 55]
+    + [64, 63, 62, 61, 60, 67, 66, 65]
+)
+
+
+def _uniform(lo: float, hi: float, n: int, gen: torch.Generator, dev) -> torch.Tensor:
+    return lo + (hi - lo) * torch.rand(n, generator=gen, device=dev)
+
+
+def affine_matrices(
+    scale: torch.Tensor,
+    angle_deg: torch.Tensor,
+    translate: torch.Tensor,
+    flip: torch.Tensor,
+    canvas_size: int,
+    out_size: int,
+    crop_size: int = 224,
+) -> torch.Tensor:
+    """(B, 2, 3) maps canvas px -> output px: p = c_o + k * s * R(angle) (q - c_c) + k * t, then flip.
+
+    k = out_size / crop_size, so at s = 1, angle = 0, t = 0 the output is the centred crop_size
+    square of the canvas resized to out_size; s > 1 zooms in on the face.
+    """
+    b = scale.shape[0]
+    k = out_size / crop_size
+    c_c = (canvas_size - 1) / 2
+    c_o = (out_size - 1) / 2
+    th = angle_deg * math.pi / 180
+    cos, sin = torch.cos(th) * scale * k, torch.sin(th) * scale * k
+    m = torch.zeros((b, 2, 3), device=scale.device, dtype=torch.float32)
+    m[:, 0, 0], m[:, 0, 1] = cos, -sin
+    m[:, 1, 0], m[:, 1, 1] = sin, cos
+    m[:, 0, 2] = c_o + k * translate[:, 0] - (cos - sin) * c_c
+    m[:, 1, 2] = c_o + k * translate[:, 1] - (sin + cos) * c_c
+    # Mirror the output: x -> (out - 1) - x.
+    sign = torch.where(flip, -1.0, 1.0).to(m.dtype)
+    m[:, 0] = m[:, 0] * sign[:, None]
+    m[:, 0, 2] = m[:, 0, 2] + flip.to(m.dtype) * (out_size - 1)
+    return m
+
+
+def sample_geometry(
+    b: int, cfg: DAConfig | None, gen: torch.Generator, device, canvas_size: int, out_size: int,
+    crop_size: int = 224, face_scale: float = 1.0,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Random (or, with cfg None/disabled, centred) canvas->output affines (B, 2, 3) and flip flags (B,)."""
+    scale = torch.full((b,), float(face_scale), device=device)
+    angle = torch.zeros(b, device=device)
+    trans = torch.zeros((b, 2), device=device)
+    flip = torch.zeros(b, dtype=torch.bool, device=device)
+    if cfg is not None and cfg.enabled:
+        u = torch.rand((6, b), generator=gen, device=device)
+        jit = u[0] < cfg.p_affine
+        s = (cfg.scale_mean + cfg.scale_std * torch.randn(b, generator=gen, device=device)).clamp(*cfg.scale_range)
+        scale = torch.where(jit, scale * s, scale)
+        angle = torch.where(jit, cfg.max_rotation * (2 * u[1] - 1) ** 3, angle)  # cubed: mostly small
+        t = torch.stack([2 * u[2] - 1, 2 * u[3] - 1], 1) * cfg.max_translate
+        trans = torch.where(jit[:, None], t, trans)
+        flip = u[4] < cfg.p_flip
+    return affine_matrices(scale, angle, trans, flip, canvas_size, out_size, crop_size), flip
+
+
+def _invert(m: torch.Tensor) -> torch.Tensor:
+    full = torch.cat([m, torch.tensor([0.0, 0.0, 1.0], device=m.device).expand(m.shape[0], 1, 3)], 1)
+    return torch.linalg.inv(full)[:, :2]
+
+
+def warp_images(x: torch.Tensor, m: torch.Tensor, out_size: int, mode: str = "bilinear") -> torch.Tensor:
+    """Warp x (B, C, S, S) by canvas->output affines m (B, 2, 3) into (B, C, out, out); zeros outside."""
+    b, _, hh, ww = x.shape
+    inv = _invert(m)  # output px -> canvas px
+    ar = torch.arange(out_size, device=x.device, dtype=torch.float32)
+    gy, gx = torch.meshgrid(ar, ar, indexing="ij")
+    p = torch.stack([gx, gy, torch.ones_like(gx)], -1).view(1, -1, 3)  # (1, out*out, 3)
+    q = p @ inv.transpose(1, 2)  # (B, out*out, 2) canvas px (centres)
+    grid = torch.stack([2 * q[..., 0] / (ww - 1) - 1, 2 * q[..., 1] / (hh - 1) - 1], -1)
+    grid = grid.view(b, out_size, out_size, 2)
+    return F.grid_sample(x.float(), grid, mode=mode, padding_mode="zeros", align_corners=True)
+
+
+def warp_points(pts: torch.Tensor, m: torch.Tensor) -> torch.Tensor:
+    """Points (B, K, 2) canvas px (centres) -> output px."""
+    return pts @ m[:, :, :2].transpose(1, 2) + m[:, None, :, 2]
+
+
+def flip_landmarks(pts: torch.Tensor, flip: torch.Tensor) -> torch.Tensor:
+    """Reorder 68-point landmarks (B, 68, 2) of mirrored samples so index i is still landmark i."""
+    if pts.shape[1] != len(FLIP_68):
+        return pts
+    perm = torch.tensor(FLIP_68, device=pts.device)
+    return torch.where(flip[:, None, None], pts[:, perm], pts)
+
+
+def warp_boxes(boxes: torch.Tensor, m: torch.Tensor, out_size: int) -> torch.Tensor:
+    """Boxes (B, 4) x0y0x1y1 canvas pixel edges -> axis-aligned bounding box of the warped box,
+    clipped to the output, in output pixel edges (B, 4)."""
+    x0, y0, x1, y1 = (boxes - 0.5).unbind(1)  # edges -> centre coordinates
+    corners = torch.stack(
+        [torch.stack([x0, y0], 1), torch.stack([x1, y0], 1), torch.stack([x0, y1], 1), torch.stack([x1, y1], 1)], 1
+    )
+    c = warp_points(corners, m) + 0.5
+    lo = c.amin(1).clamp(0, out_size)
+    hi = c.amax(1).clamp(0, out_size)
+    return torch.cat([lo, hi], 1)
+
+
+def photometric(x: torch.Tensor, cfg: DAConfig, gen: torch.Generator) -> tuple[torch.Tensor, dict[str, float]]:
+    """JPEG, colour (brightness, saturation, gamma), Gaussian blur, Gaussian noise on x (B, 3, H, W) in [0, 1]."""
+    b = x.shape[0]
+    dev = x.device
+    u = torch.rand((4, b), generator=gen, device=dev)
+    r = torch.rand((7, b), generator=gen, device=dev)
+    x = x.clone()
+    idx = (u[0] < cfg.p_jpeg).nonzero()[:, 0]
+    if idx.numel():
+        q = cfg.jpeg_quality[0] + r[0, idx] * (cfg.jpeg_quality[1] - cfg.jpeg_quality[0])
+        x[idx] = jpeg_roundtrip(x[idx], q.round())
+    cidx = (u[1] < cfg.p_color).nonzero()[:, 0]
+    if cidx.numel():
+        def pick(row: int, lohi: tuple[float, float]) -> torch.Tensor:
+            return (lohi[0] + r[row, cidx] * (lohi[1] - lohi[0])).view(-1, 1, 1, 1)
+
+        y = x[cidx]
+        gray = (0.299 * y[:, 0:1] + 0.587 * y[:, 1:2] + 0.114 * y[:, 2:3])
+        y = (gray + pick(1, cfg.saturation) * (y - gray)) * pick(2, cfg.brightness)
+        x[cidx] = y.clamp(0, 1) ** pick(3, cfg.gamma)
+    bidx = (u[2] < cfg.p_blur).nonzero()[:, 0]
+    if bidx.numel():
+        sig = cfg.blur_sigma[0] + r[4, bidx] * (cfg.blur_sigma[1] - cfg.blur_sigma[0])
+        k = cfg.blur_kernel
+        x[bidx] = gaussian_blur2d(x[bidx], (k, k), torch.stack([sig, sig], 1), border_type="reflect")
+    nidx = (u[3] < cfg.p_noise).nonzero()[:, 0]
+    if nidx.numel():
+        std = cfg.noise_std[0] + r[5, nidx] * (cfg.noise_std[1] - cfg.noise_std[0])
+        noise = torch.randn(x[nidx].shape, generator=gen, device=dev)
+        x[nidx] = (x[nidx] + std.view(-1, 1, 1, 1) * noise).clamp(0, 1)
+    stats = {
+        "da_jpeg": idx.numel() / max(b, 1),
+        "da_color": cidx.numel() / max(b, 1),
+        "da_blur": bidx.numel() / max(b, 1),
+        "da_noise": nidx.numel() / max(b, 1),
+    }
+    return x.clamp(0, 1), stats

@@ -1,0 +1,48 @@
+"""Small batched filters shared by the augmentation modules (separable Gaussian, box erosion)."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+
+
+def gaussian_kernel1d(size: int, sigma: float, device=None, dtype=torch.float32) -> torch.Tensor:
+    """(size,) normalised Gaussian taps, the same as cv2.getGaussianKernel(size, sigma) for sigma > 0."""
+    x = torch.arange(size, device=device, dtype=torch.float64) - (size - 1) / 2
+    k = torch.exp(-(x**2) / (2 * sigma**2))
+    return (k / k.sum()).to(dtype)
+
+
+def kernel_size_for(sigma: float, truncate: float = 3.0) -> int:
+    """Odd kernel size covering +-truncate*sigma."""
+    return 2 * max(1, math.ceil(truncate * sigma)) + 1
+
+
+def separable_filter(x: torch.Tensor, k: torch.Tensor, mode: str = "reflect") -> torch.Tensor:
+    """Filter x (N, C, H, W) by the outer product of 1D kernel k (K,) with itself.
+
+    `reflect` padding is OpenCV's default BORDER_REFLECT_101, so results match cv2.filter2D.
+    """
+    n, c, h, w = x.shape
+    r = k.numel() // 2
+    y = x.reshape(n * c, 1, h, w)
+    y = F.pad(y, (r, r, r, r), mode=mode)
+    k = k.to(dtype=x.dtype, device=x.device)
+    y = F.conv2d(y, k.view(1, 1, 1, -1))
+    y = F.conv2d(y, k.view(1, 1, -1, 1))
+    return y.reshape(n, c, h, w)
+
+
+def gaussian_blur(x: torch.Tensor, sigma: float, size: int | None = None, mode: str = "reflect") -> torch.Tensor:
+    """Gaussian blur of x (N, C, H, W) with one sigma for the whole batch."""
+    size = size or kernel_size_for(sigma)
+    return separable_filter(x, gaussian_kernel1d(size, sigma, x.device, x.dtype), mode)
+
+
+def erode(mask: torch.Tensor, radius: int) -> torch.Tensor:
+    """Binary/soft erosion of mask (N, 1, H, W) by a (2r+1) square (min filter)."""
+    if radius <= 0:
+        return mask
+    return -F.max_pool2d(-mask, 2 * radius + 1, stride=1, padding=radius)
