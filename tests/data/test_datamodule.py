@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import torch
 from omegaconf import OmegaConf
+from torch.utils.data import DistributedSampler
 
 sys.path.insert(0, str(Path(__file__).parent))
 from store_fixture import ffpp_records, write_store  # noqa: E402
@@ -192,3 +193,48 @@ def test_from_config_with_every_data_yaml(stores):
     dm = IIDDataModule.from_config(syn, batch_size=8, store_root=str(stores), test_sets=["ffpp"])
     dm.setup("fit")
     assert dm.test_sets == ["ffpp"]
+
+
+def test_worker_process_reads_the_same_batches(stores):
+    dm = make(stores, num_workers=1, test_sets=["ffpp"])
+    dm.setup("test")
+    loader = dm.test_dataloader()[0]
+    assert isinstance(loader.sampler, DistributedSampler)  # Lightning will not wrap it in a padding one
+    direct = dm._datasets["ffpp"]
+    for b in loader:
+        ref = direct[b["frame"].numpy()]
+        for k in ref:
+            assert torch.equal(b[k], ref[k]), k
+        assert b["image"].is_contiguous(memory_format=torch.channels_last)
+
+
+def test_lightning_fit_and_test_run_on_the_loaders(stores):
+    import pytorch_lightning as pl
+
+    class Tiny(pl.LightningModule):
+        def __init__(self):
+            super().__init__()
+            self.w = torch.nn.Parameter(torch.zeros(1))
+            self.frames = {}
+
+        def training_step(self, batch, _):
+            return (self.w - batch["label"].float().mean()).pow(2).sum()
+
+        def validation_step(self, batch, _):
+            pass
+
+        def test_step(self, batch, _, dataloader_idx=0):
+            self.frames.setdefault(dataloader_idx, []).append(batch["frame"])
+
+        def configure_optimizers(self):
+            return torch.optim.SGD(self.parameters(), lr=0.1)
+
+    dm = make(stores, batches_per_epoch=3)
+    model = Tiny()
+    trainer = pl.Trainer(accelerator="cpu", devices=1, max_epochs=2, logger=False, enable_checkpointing=False,
+                         enable_progress_bar=False, enable_model_summary=False, use_distributed_sampler=False)
+    trainer.fit(model, datamodule=dm)
+    assert trainer.global_step == 6
+    trainer.test(model, datamodule=dm, verbose=False)
+    for i, name in enumerate(dm.test_sets):
+        assert sorted(torch.cat(model.frames[i]).tolist()) == list(range(len(dm.stores[name])))

@@ -14,9 +14,12 @@ Sets and indices:
   people); a batch's `identity` indexes it. Fixed after `setup()`.
 - a batch's `frame` is the row in the set's store: unique within a set, so metrics can dedupe.
 
-DDP: the samplers shard by rank themselves (evaluation: disjoint slices, no padding), so the
-Trainer must use `use_distributed_sampler=False`; otherwise Lightning wraps them in a padding
-distributed sampler and some test frames would be scored twice.
+DDP: the samplers shard by rank themselves (training: own random stream per rank; evaluation:
+disjoint slices, no padding, so every test frame is scored exactly once across ranks). They
+subclass `DistributedSampler` so that Lightning never wraps them in its padding
+`DistributedSamplerWrapper`, whatever `Trainer(use_distributed_sampler=...)` says (set it False
+anyway to state the intent). Ranks may run one evaluation step more or less than each other:
+metrics sync at epoch end.
 
 Config mapping (`conf/data/*.yaml` -> constructor), done by `datamodule_kwargs_from(cfg.data)`:
 name, store_root, test_sets, methods, balance, batches_per_epoch, test_frames, val_frames,
@@ -35,7 +38,7 @@ import numpy as np
 import pytorch_lightning as pl
 import torch
 from pytorch_lightning.utilities.rank_zero import rank_zero_only
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader, Dataset, get_worker_info
 
 from iid.data.records import REAL
 from iid.data.sampling import EvalBatchSampler, RandomBatchSampler, equal_interval_rows
@@ -76,16 +79,33 @@ class StoreBatches(Dataset):
     call `.contiguous()` if an op needs NCHW-contiguous); `face_mask` is (B,1,S,S).
     """
 
-    def __init__(self, store: FrameStore, identity_map: np.ndarray):
+    def __init__(self, store: FrameStore, identity_map: np.ndarray, shared_memory: bool = True):
         self.store = store
         self.identity_map = identity_map  # (len(store.identities),) store-local -> dm.identities
+        self.shared_memory = shared_memory  # in workers, read straight into shared memory
 
     def __len__(self) -> int:
         return len(self.store)
 
+    def _shared_buffers(self, n: int) -> dict[str, torch.Tensor]:
+        """Image-sized outputs allocated in shared memory, so that handing the batch from a worker
+        process to the main process does not copy it again (what torch's own collate does)."""
+        s = self.store.size
+        shapes = {"image": ((n, s, s, 3), torch.uint8), "source": ((n, s, s, 3), torch.uint8),
+                  "face_mask": ((n, s, s), torch.uint8), "landmarks": ((n, 68, 2), torch.float32)}
+        out = {}
+        for key, (shape, dtype) in shapes.items():
+            storage = torch.UntypedStorage._new_shared(int(np.prod(shape)) * dtype.itemsize)
+            out[key] = torch.empty(0, dtype=dtype).set_(storage, 0, shape)
+        return out
+
     def __getitem__(self, rows: Sequence[int] | np.ndarray) -> dict[str, torch.Tensor]:
-        b = self.store.read_batch(np.asarray(rows))
-        t = {k: torch.from_numpy(v) for k, v in b.items()}
+        rows = np.asarray(rows)
+        in_worker = self.shared_memory and get_worker_info() is not None
+        shared = self._shared_buffers(len(rows)) if in_worker else {}
+        b = self.store.read_batch(rows, out={k: v.numpy() for k, v in shared.items()})
+        # keep the shared tensors themselves: a from_numpy view of them would be copied again
+        t = {k: shared[k] if k in shared else torch.from_numpy(v) for k, v in b.items()}
         t["image"] = t["image"].permute(0, 3, 1, 2)  # (B,S,S,3) -> (B,3,S,S), channels_last view
         t["source"] = t["source"].permute(0, 3, 1, 2)
         t["face_mask"] = t["face_mask"].unsqueeze(1)  # (B,1,S,S)

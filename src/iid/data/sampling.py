@@ -4,10 +4,12 @@ Both yield whole batches (numpy int64 arrays of rows) so that a Dataset reads on
 sorted fancy index per array. Use them as `DataLoader(dataset, sampler=<this>, batch_size=None)`.
 
 Both handle distribution themselves (rank and world size read from `torch.distributed` at
-iteration time, or given explicitly), so the Lightning Trainer must run with
-`use_distributed_sampler=False`: Lightning's replacement (`DistributedSamplerWrapper`) pads the
-evaluation data with duplicates so every rank has the same count, which would score some test
-frames twice.
+iteration time, or given explicitly). Lightning's own replacement (`DistributedSamplerWrapper`,
+used when `Trainer(use_distributed_sampler=True)`, the default) pads the evaluation data with
+duplicates so every rank has the same count, which would score some test frames twice, and would
+shard our already-sharded batches again. Lightning leaves a loader alone when its sampler is a
+`DistributedSampler`, so both samplers subclass it (without its constructor): they are used as
+they are whatever `use_distributed_sampler` says.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from collections.abc import Iterator
 
 import numpy as np
 import torch
-from torch.utils.data import Sampler
+from torch.utils.data import DistributedSampler
 
 
 def rank_and_world(rank: int | None = None, world_size: int | None = None) -> tuple[int, int]:
@@ -50,7 +52,7 @@ def equal_interval_rows(rows: np.ndarray, video: np.ndarray, frame: np.ndarray, 
     return np.sort(rows[order][keep])
 
 
-class RandomBatchSampler(Sampler[np.ndarray]):
+class RandomBatchSampler(DistributedSampler):
     """`batches_per_epoch` batches of `batch_size` rows drawn with replacement.
 
     balance=False: rows uniformly. balance=True: each draw is real or fake with probability 1/2,
@@ -111,7 +113,7 @@ class RandomBatchSampler(Sampler[np.ndarray]):
         yield from drawn.reshape(len(self), self.batch_size)
 
 
-class EvalBatchSampler(Sampler[np.ndarray]):
+class EvalBatchSampler(DistributedSampler):
     """Every row exactly once across ranks: rank r takes the r-th of `world_size` contiguous,
     disjoint slices of the sorted rows (sizes differ by at most one row; no padding, no drops),
     cut into batches of at most `batch_size`.

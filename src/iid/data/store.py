@@ -22,6 +22,7 @@ from iid.errors import UserError
 ARRAYS = ("frames", "sources", "masks", "landmarks")
 FILES = tuple(f"{a}.npy" for a in ARRAYS) + ("index.json", "videos.json")
 SPLITS = ("train", "val", "test")
+BATCH_ARRAYS = {"image": "frames", "source": "sources", "face_mask": "masks", "landmarks": "landmarks"}
 
 
 def store_dir(root: str | Path, dataset: str, split: str) -> Path:
@@ -155,7 +156,7 @@ class FrameStore:
         """All rows whose video index is in `video_indices`, ascending."""
         return np.flatnonzero(np.isin(self.video, video_indices))
 
-    def read_batch(self, rows: np.ndarray) -> dict[str, np.ndarray]:
+    def read_batch(self, rows: np.ndarray, out: dict[str, np.ndarray] | None = None) -> dict[str, np.ndarray]:
         """Read rows as numpy arrays in the store's layout, in ascending row order.
 
         Rows are sorted first (locality in the maps; duplicates kept); the returned `frame` field
@@ -163,26 +164,30 @@ class FrameStore:
         image, source (B,S,S,3) uint8 HWC; face_mask (B,S,S) uint8; landmarks (B,68,2) float32;
         label int64, identity int64 (store-local: index into self.identities), video int64
         (index into self.videos), frame int64 (row), has_source bool — all (B,).
+        `out` may hold preallocated image/source/face_mask/landmarks arrays to read into (e.g.
+        shared memory in a data-loader worker, which saves a copy on the way to the main process).
         """
         rows = np.sort(np.asarray(rows, dtype=np.int64).ravel())
         if len(rows) and (rows[0] < 0 or rows[-1] >= len(self)):
             raise IndexError(f"rows outside [0, {len(self)}) in {self.path}")
-        a = self.arrays
+        out = dict(out or {})
+        for key, name in BATCH_ARRAYS.items():
+            arr = self.arrays[name]
+            if key in out:  # mode="clip": bounds are checked above, and "raise" would buffer `out`
+                np.take(arr, rows, axis=0, out=out[key], mode="clip")
+            else:
+                out[key] = arr[rows]
         has_source = self.has_source[rows]
-        source = a["sources"][rows]
         if not has_source.all():
-            source[~has_source] = 0  # the interface promises zeros; don't trust a preallocated file
-        return {
-            "image": a["frames"][rows],
-            "source": source,
-            "face_mask": a["masks"][rows],
-            "landmarks": a["landmarks"][rows],
-            "label": self.label[rows].astype(np.int64),
-            "identity": self.identity[rows].astype(np.int64),
-            "video": self.video[rows].astype(np.int64),
-            "frame": rows,
-            "has_source": has_source,
-        }
+            out["source"][~has_source] = 0  # the interface promises zeros; don't trust a preallocated file
+        out.update(
+            label=self.label[rows].astype(np.int64),
+            identity=self.identity[rows].astype(np.int64),
+            video=self.video[rows].astype(np.int64),
+            frame=rows,
+            has_source=has_source,
+        )
+        return out
 
     def __repr__(self) -> str:
         return f"FrameStore({self.path}, rows={len(self)}, videos={len(self.videos)}, size={self.size})"
