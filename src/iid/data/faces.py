@@ -201,6 +201,8 @@ class DlibBackend(LandmarkBackend):
             # upsampling finds faces below ~80 px but costs 4x; only worth it on small frames
             up = self._upsample if self._upsample is not None else int(min(img.shape[:2]) < 480)
             dets = self._detector(img, up)
+            if len(dets) == 0 and self._upsample is None and up < 2:
+                dets = self._detector(img, up + 1)  # retry finer only where nothing was found
             if len(dets) == 0:
                 continue
             best = max(dets, key=lambda r: r.width() * r.height())  # largest face
