@@ -238,3 +238,23 @@ def test_lightning_fit_and_test_run_on_the_loaders(stores):
     trainer.test(model, datamodule=dm, verbose=False)
     for i, name in enumerate(dm.test_sets):
         assert sorted(torch.cat(model.frames[i]).tolist()) == list(range(len(dm.stores[name])))
+
+
+def test_on_stores_built_by_prepare(synthetic_root, tmp_path):
+    """The stores `prepare` writes from the synthetic benchmark load, train and evaluate."""
+    from iid.prepare import prepare_dataset
+
+    store = tmp_path / "stores"
+    for reader, sub in [("ffpp", "FaceForensics++"), ("celebdf", "Celeb-DF-v2"), ("dfdc", "DFDC")]:
+        prepare_dataset(reader, synthetic_root / sub, store, frames=3, landmarks="oracle", progress=False)
+    dm = IIDDataModule("ffpp", str(store), ["ffpp", "celebdf", "dfdc"], batch_size=8, batches_per_epoch=2)
+    dm.setup("fit")
+    assert dm.test_sets == ["ffpp", "celebdf", "dfdc"] and dm.stores["train"].size == 256
+    batch = next(iter(dm.train_dataloader()))
+    assert batch["image"].shape == (8, 3, 256, 256) and batch["face_mask"].max() == 1
+    fakes = batch["label"] == 1
+    assert batch["has_source"][fakes].all() and not batch["has_source"][~fakes].any()
+    for name, loader in zip(dm.test_sets, dm.test_dataloader()):
+        frames = torch.cat([b["frame"] for b in loader])
+        assert sorted(frames.tolist()) == list(range(len(dm.stores[name])))
+    assert all(k.startswith("ffpp/") for k in dm.videos["ffpp"])
