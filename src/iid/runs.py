@@ -1,0 +1,171 @@
+"""Run directories, resuming, loggers and result files shared by `iid.train` and `iid.evaluate`.
+
+A run directory holds:
+  .hydra/config.yaml     the composed config (Hydra), also inside every checkpoint
+  checkpoints/           best.ckpt (chosen on the validation split), last.ckpt (resume point)
+  csv/metrics.csv        the CSV log (always), wandb/ (W&B, offline unless logged in)
+  results.json/.csv      test metrics per test set; predictions/<set>.csv per-frame probabilities
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import netrc
+import os
+import re
+import sys
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from iid.errors import UserError
+from iid.metrics import METRIC_KEYS
+
+CONF_DIR = Path(__file__).resolve().parents[2] / "conf"
+TABLE_COLUMNS = ("video_auc", "frame_auc", "video_acc", "video_logloss", "video_eer", "video_ap")
+
+
+# -- command line ---------------------------------------------------------------------------------
+def check_group_overrides(argv: Sequence[str], conf_dir: Path = CONF_DIR) -> None:
+    """`group=option` arguments naming no config file end in one line (Hydra prints a page).
+
+    Handles `+group=`, `++group=` and multirun lists (`backbone=resnet18,resnet34`).
+    """
+    for arg in argv:
+        m = re.fullmatch(r"\+{0,2}([A-Za-z_][\w]*)=(.*)", arg)
+        if not m:
+            continue
+        group, value = m.groups()
+        folder = conf_dir / group
+        if not folder.is_dir() or value in ("", "null"):
+            continue
+        options = sorted(p.stem for p in folder.glob("*.yaml"))
+        for v in value.split(","):
+            v = v.strip().strip("'\"")
+            if v and v not in options:
+                raise UserError(f"unknown {group} {v!r}: choose one of {', '.join(options)} ({group}=<name>)")
+
+
+# -- run directory and resume ----------------------------------------------------------------------
+def hydra_run_dir(default: str | Path) -> Path:
+    """The job's output directory under Hydra (run or multirun), else `default`."""
+    try:
+        from hydra.core.hydra_config import HydraConfig
+
+        return Path(HydraConfig.get().runtime.output_dir)
+    except (ValueError, ImportError):
+        return Path(default)
+
+
+def resume_checkpoint(resume: str | None, run_dir: Path) -> str | None:
+    """`resume=PATH` wins (must exist); else the run directory's last.ckpt when present; else None."""
+    if resume:
+        p = Path(str(resume)).expanduser()
+        if not p.is_file():
+            raise UserError(f"resume={resume}: no such checkpoint (give a .ckpt file, or omit resume)")
+        return str(p)
+    last = run_dir / "checkpoints" / "last.ckpt"
+    return str(last) if last.is_file() else None
+
+
+# -- loggers -------------------------------------------------------------------------------------------
+def wandb_logged_in(env: Mapping[str, str] | None = None, netrc_path: str | None = None) -> bool:
+    """True when W&B has credentials: WANDB_API_KEY, or a netrc entry for its API host."""
+    env = os.environ if env is None else env
+    if env.get("WANDB_API_KEY"):
+        return True
+    host = re.sub(r"^https?://", "", env.get("WANDB_BASE_URL", "api.wandb.ai")).rstrip("/")
+    try:
+        return netrc.netrc(netrc_path).authenticators(host) is not None
+    except (FileNotFoundError, netrc.NetrcParseError, OSError):
+        return False
+
+
+def wandb_mode(env: Mapping[str, str] | None = None, netrc_path: str | None = None) -> str:
+    """WANDB_MODE if the user set it, else online when logged in and offline otherwise."""
+    env = os.environ if env is None else env
+    if env.get("WANDB_MODE"):
+        return env["WANDB_MODE"]
+    return "online" if wandb_logged_in(env, netrc_path) else "offline"
+
+
+def build_loggers(cfg_logger: Mapping[str, Any], run_dir: Path, config: Mapping[str, Any]) -> list:
+    """CSV logger always; W&B too when logger.wandb (offline unless the user is logged in)."""
+    from pytorch_lightning.loggers import CSVLogger
+
+    loggers: list = [CSVLogger(save_dir=str(run_dir), name="csv", version="")]
+    if cfg_logger.get("wandb", False):
+        from pytorch_lightning.loggers import WandbLogger
+
+        mode = wandb_mode()
+        os.environ["WANDB_MODE"] = mode
+        os.environ.setdefault("WANDB_SILENT", "true")
+        name = cfg_logger.get("name") or run_dir.name
+        # the run dir names the W&B run id, so a resumed run continues the same W&B run
+        run_id = re.sub(r"[^\w-]", "-", str(run_dir.resolve()))[-64:]
+        loggers.append(WandbLogger(
+            project=cfg_logger.get("project", "iid"), entity=cfg_logger.get("entity"), name=name,
+            tags=list(cfg_logger.get("tags") or []), save_dir=str(run_dir), offline=mode == "offline",
+            id=run_id, resume="allow", config=dict(config),
+        ))  # fmt: skip
+    return loggers
+
+
+# -- results --------------------------------------------------------------------------------------------
+def _clean(x: Any) -> Any:
+    if isinstance(x, float) and not math.isfinite(x):
+        return None  # JSON has no NaN
+    return x
+
+
+def write_results(
+    out_dir: Path,
+    results: Mapping[str, Mapping[str, float]],
+    train_set: str | None,
+    meta: Mapping[str, Any],
+) -> dict[str, Any]:
+    """results.json (meta + per test set metrics) and results.csv (one row per test set)."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    rows = []
+    for name, res in results.items():
+        kind = "in-dataset" if name == train_set else "cross-dataset"
+        rows.append({"test_set": name, "kind": kind, **{k: _clean(v) for k, v in res.items()}})
+    doc = {**meta, "test": {r["test_set"]: r for r in rows}}
+    (out_dir / "results.json").write_text(json.dumps(doc, indent=2) + "\n")
+    fields = ["test_set", "kind", "videos", "frames", *METRIC_KEYS]
+    with open(out_dir / "results.csv", "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=fields, extrasaction="ignore")
+        w.writeheader()
+        for r in rows:
+            w.writerow({k: ("" if r.get(k) is None else r.get(k)) for k in fields})
+    return doc
+
+
+def write_predictions(out_dir: Path, name: str, preds: Mapping[str, Any], videos: Sequence[str]) -> Path:
+    """predictions/<set>.csv: video key, frame row, label, fake probability per scored frame."""
+    d = out_dir / "predictions"
+    d.mkdir(parents=True, exist_ok=True)
+    path = d / f"{name}.csv"
+    with open(path, "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["video", "row", "label", "prob"])
+        for row, prob, label, vid in zip(preds["row"].tolist(), preds["prob"].tolist(), preds["label"].tolist(),
+                                         preds["video"].tolist()):  # fmt: skip
+            w.writerow([videos[vid] if vid < len(videos) else vid, row, label, f"{prob:.8g}"])
+    return path
+
+
+def print_table(doc: Mapping[str, Any], title: str) -> None:
+    """The results as a rich table on stdout."""
+    from rich.console import Console
+    from rich.table import Table
+
+    t = Table(title=title)
+    for col in ("test set", "kind", "videos", "frames", *TABLE_COLUMNS):
+        t.add_column(col, justify="left" if col in ("test set", "kind") else "right")
+    for name, r in doc["test"].items():
+        vals = [f"{r[c]:.4f}" if isinstance(r.get(c), float) else "n/a" for c in TABLE_COLUMNS]
+        t.add_row(name, r["kind"], str(r.get("videos", "")), str(r.get("frames", "")), *vals)
+    Console(file=sys.stdout, width=max(120, Console().width)).print(t)
