@@ -310,7 +310,8 @@ class IIDDataModule(pl.LightningDataModule):
             batch_size=None,  # the sampler yields whole batches
             num_workers=self.num_workers,
             pin_memory=self.pin_memory,
-            persistent_workers=self.num_workers > 0,
+            # train/val are iterated every epoch; a test loader runs once, its workers need not stay
+            persistent_workers=self.num_workers > 0 and set_name in ("train", "val"),
         )
 
     def train_sampler(self) -> RandomBatchSampler:
