@@ -48,7 +48,7 @@ def landmarks(ident: Identity, expr: Expression, size: int) -> np.ndarray:
     th = np.linspace(0.0, np.pi, 17)
     c, s = np.cos(th), np.sin(th)
     w = ident.face_w * k * (1.0 - 0.32 * ident.chin * s**6)
-    y_top = y0 - 6 * k
+    y_top = eye_line(size) - 6 * k  # the outline does not follow the eyes: a swap keeps the target's
     pts[0:17, 0] = cx - w * np.sign(c) * np.abs(c) ** (2 / n)
     pts[0:17, 1] = y_top + (ident.face_h * k + 6 * k) * np.abs(s) ** (2 / n)
 

@@ -68,25 +68,35 @@ def ffpp_pairs(seed: int, spec: Spec) -> dict[str, list[list[str]]]:
     return {"train": pairs[:n_train], "val": pairs[n_train : n_train + n_val], "test": pairs[n_train + n_val :]}
 
 
+def ffpp_frames(seed: int, spec: Spec, pair: tuple[str, str]) -> dict[str, dict[str, Rendered | Fake]]:
+    """Frames before encoding of one FF++ pair: {"real": {a, b}, method: {"a_b", "b_a"}}."""
+    scenes = {v: _scene(seed, _FF, int(v), spec) for v in pair}
+    heads: dict = {}
+    out: dict[str, dict] = {"real": {}}
+    for v, sc in scenes.items():
+        heads[sc.ident] = draw_head_base(sc.ident, spec.size)
+        out["real"][v] = render_scene(sc, heads[sc.ident])
+    for mi, method in enumerate(FFPP_METHODS):
+        out[method] = {}
+        for tgt, src in (pair, pair[::-1]):
+            rng = _rng(seed, _FF, int(tgt), int(src), 10 + mi)
+            p = Pair(scenes[tgt], out["real"][tgt], scenes[src], out["real"][src], rng, heads)
+            out[method][f"{tgt}_{src}"] = METHODS[method](p)
+    return out
+
+
 def ffpp_job(root: Path, seed: int, spec: Spec, pair: tuple[str, str]) -> None:
     """Originals a and b, and fakes a_b, b_a for the five methods (masks for four)."""
     base = root / FFPP
-    scenes = {v: _scene(seed, _FF, int(v), spec) for v in pair}
-    heads: dict = {}
-    videos: dict[str, Rendered] = {}
-    for v, sc in scenes.items():
-        heads[sc.ident] = draw_head_base(sc.ident, spec.size)
-        videos[v] = render_scene(sc, heads[sc.ident])
-        _write(base / "original_sequences/youtube/c23/videos" / f"{v}.mp4", videos[v].frames, videos[v].landmarks, CRF_C23)
-    for tgt, src in (pair, pair[::-1]):
-        for mi, method in enumerate(FFPP_METHODS):
-            p = Pair(scenes[tgt], videos[tgt], scenes[src], videos[src], _rng(seed, _FF, int(tgt), int(src), 10 + mi), heads)
-            fake = METHODS[method](p)
-            mdir = base / "manipulated_sequences" / method
-            name = f"{tgt}_{src}.mp4"
-            _write(mdir / "c23/videos" / name, fake.frames, fake.landmarks, CRF_C23)
+    videos = ffpp_frames(seed, spec, pair)
+    for v, r in videos.pop("real").items():
+        _write(base / "original_sequences/youtube/c23/videos" / f"{v}.mp4", r.frames, r.landmarks, CRF_C23)
+    for method, fakes in videos.items():
+        mdir = base / "manipulated_sequences" / method
+        for name, fake in fakes.items():
+            _write(mdir / "c23/videos" / f"{name}.mp4", fake.frames, fake.landmarks, CRF_C23)
             if method in FFPP_MASKED:
-                write_mask_video(mdir / "masks/videos" / name, fake.mask)
+                write_mask_video(mdir / "masks/videos" / f"{name}.mp4", fake.mask)
 
 
 def write_ffpp_index(root: Path, seed: int, spec: Spec) -> None:

@@ -146,7 +146,7 @@ def _resample(frames: np.ndarray, factor: float) -> np.ndarray:
 def deepfakes(p: Pair) -> Fake:
     S = p.target.size
     r = p.swapped()
-    face = _resample(r.frames, 0.42).astype(np.float32)  # 256 px face region -> ~64 px decoder output
+    face = _resample(r.frames, 0.38).astype(np.float32)  # ~150 px face -> ~64 px decoder output
     face *= p.rng.uniform(0.9, 1.1, 3).astype(np.float32)  # no colour correction: a per-video cast
     hard = region_mask(r.landmarks, S, lambda lm: face_polygon(lm, S), grow=-7 * _k(S))
     return _finish(p, np.clip(face, 0, 255), soften(hard, 5 * _k(S)), r.landmarks)

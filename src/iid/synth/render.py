@@ -49,10 +49,11 @@ def _smooth_noise(rng: np.random.Generator, size: int, cells: int) -> np.ndarray
 
 def _forehead_arc(ident: Identity, lm: np.ndarray, k: float, extra: float = 0.0) -> np.ndarray:
     """Points from jaw[16] over the top of the head back to jaw[0] (the skull outline)."""
+    # anchored on the jaw only, so a swapped inner face (other brows) keeps the target's skull
     cx = (lm[0, 0] + lm[16, 0]) / 2
-    top = lm[19:25, 1].min() - (ident.forehead + extra) * k
-    half = (lm[16, 0] - lm[0, 0]) / 2 + extra * k * 0.6
     base_y = (lm[0, 1] + lm[16, 1]) / 2
+    top = base_y - (16 + ident.forehead + extra) * k
+    half = (lm[16, 0] - lm[0, 0]) / 2 + extra * k * 0.6
     th = np.linspace(0, np.pi, 15)
     xs = cx + half * np.cos(th)
     ys = base_y - (base_y - top) * np.sin(th) ** 0.8
