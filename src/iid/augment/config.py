@@ -33,7 +33,7 @@ class MFSConfig:
     elastic_sigma: float = 0.08  # fraction of the canvas height
     blur_kernel: int = 5  # alpha-blending mask blur (reference: 5x5, sigma 3)
     blur_sigma: float = 3.0
-    poisson_sweeps: int = 10  # SOR sweeps at the finest level of the multigrid solve
+    poisson_sweeps: int = 6  # SOR sweeps at the finest level of the multigrid solve
     min_dssim: float = 1e-3  # partial swap skipped (fake kept whole) when the best window mean DSSIM is below
 
 

@@ -73,8 +73,14 @@ def choose_windows(
     """
     n, _, s, _ = fake.shape
     o = (s - crop_size) // 2
-    dssim = dssim_map(fake, source).mean(1, keepdim=True) * face  # (n, 1, S, S)
-    score = dssim[:, 0, o : o + crop_size, o : o + crop_size]
+    # SSIM of the crop only, its 11x11 window reading 5 px of real canvas context around it.
+    r = min(5, o)
+    sl = slice(o - r, o + crop_size + r)
+    ctx = dssim_map(fake[..., sl, sl], source[..., sl, sl], pad=r < 5)
+    score = ctx[..., r : r + crop_size, r : r + crop_size].mean(1) if r < 5 else ctx.mean(1)
+    score = score * face[:, 0, o : o + crop_size, o : o + crop_size]  # (n, crop, crop)
+    dssim = torch.zeros((n, 1, s, s), device=fake.device)
+    dssim[:, 0, o : o + crop_size, o : o + crop_size] = score
     boxes = torch.zeros((n, 4), device=fake.device)
     mean = torch.zeros(n, device=fake.device)
     for h, w in torch.unique(hw, dim=0).tolist():
@@ -104,8 +110,12 @@ def multi_scale_facial_swap(
     cfg: MFSConfig,
     generator: torch.Generator,
     keep_dssim: bool = False,
+    inplace: bool = False,
 ) -> MFSOutput:
-    """MFS on a batch. fake/source (B, 3, S, S) float [0, 1]; face_mask (B, 1, S, S) 0/1; label (B,)."""
+    """MFS on a batch. fake/source (B, 3, S, S) float [0, 1]; face_mask (B, 1, S, S) 0/1; label (B,).
+
+    inplace=True writes the result into `fake` (saves a copy of the batch when the caller owns it).
+    """
     b, _, s, _ = fake.shape
     dev = fake.device
     # Every random number is drawn for all B, always in the same order: same seed -> same batch.
@@ -147,7 +157,7 @@ def multi_scale_facial_swap(
     poisson = poisson & swapped
     # Background / foreground: the source face goes into the fake only for SOURCE_INTO_FAKE.
     src_bg = (kind != KIND_SOURCE_INTO_FAKE).view(b, 1, 1, 1)
-    out = fake.clone()
+    out = fake if inplace else fake.clone()  # subsets below are disjoint and gathered before writing
     swap_mask = torch.zeros((b, 1, s, s), device=dev)
     a_idx = (swapped & ~poisson).nonzero()[:, 0]
     if a_idx.numel():

@@ -40,7 +40,8 @@ def _check(batch: dict[str, Any], need_source: bool) -> None:
 
 
 def _to_unit(x: torch.Tensor) -> torch.Tensor:
-    return x.float() / 255 if x.dtype == torch.uint8 else x.float()
+    """uint8 0..255 -> new float32 tensor in [0, 1]; float input is copied (never modified in place)."""
+    return x.float() / 255 if x.dtype == torch.uint8 else x.float().clone()
 
 
 class _Seeded(nn.Module):
@@ -76,8 +77,11 @@ def _finish(
     label = batch["label"]
     b = label.shape[0]
     out = dict(batch)
-    out["image"] = warp_images(image, m, out_size)
-    out["face_mask"] = (warp_images(batch["face_mask"].float(), m, out_size) > 0.5).to(torch.uint8)
+    # One sampling grid for the image and its masks (they must move together).
+    planes = [image, batch["face_mask"].float()] + ([swap_mask] if swap_mask is not None else [])
+    warped = warp_images(torch.cat(planes, 1), m, out_size)
+    out["image"] = warped[:, :3].contiguous()
+    out["face_mask"] = (warped[:, 3:4] > 0.5).to(torch.uint8)
     out["landmarks"] = flip_landmarks(warp_points(batch["landmarks"].float(), m), flip)
     whole = torch.tensor([0.0, 0.0, 1.0, 1.0], device=image.device).expand(b, 4)
     pbox = warp_boxes(partial_box, m, out_size)
@@ -88,7 +92,7 @@ def _finish(
     out["boxes"] = torch.where(has_box[:, None], boxes, torch.zeros_like(boxes)).float()
     out["has_box"] = has_box
     if swap_mask is not None:
-        out["swap_mask"] = warp_images(swap_mask, m, out_size)
+        out["swap_mask"] = warped[:, 4:5].contiguous()
     areas = (out["boxes"][:, 2] - out["boxes"][:, 0]) * (out["boxes"][:, 3] - out["boxes"][:, 1])
     n_fake = int(has_box.sum())
     stats = {
@@ -119,7 +123,7 @@ class TrainTransform(_Seeded):
         if self.mfs.enabled:
             res = multi_scale_facial_swap(
                 img, _to_unit(batch["source"]), batch["has_source"].to(dev), batch["face_mask"].float(),
-                label, self.mfs, gen, keep_dssim=keep_dssim,
+                label, self.mfs, gen, keep_dssim=keep_dssim, inplace=True,
             )
         else:
             kind = torch.where(label == 1, KIND_UNCHANGED, KIND_REAL).to(torch.int64)

@@ -7,22 +7,50 @@ so a map here equals the per-sample OpenCV map up to float rounding.
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 
-from iid.augment.filters import gaussian_kernel1d, separable_filter
+from iid.augment.filters import gaussian_kernel1d
+
+
+def _band(n_in: int, k: torch.Tensor) -> torch.Tensor:
+    """(n_in, n_in - K + 1) banded matrix T with (v @ T)[j] = sum_i k[i] v[j + i] (valid correlation)."""
+    n_out = n_in - k.numel() + 1
+    t = torch.zeros((n_in, n_out), device=k.device, dtype=k.dtype)
+    j = torch.arange(n_out, device=k.device)
+    for i in range(k.numel()):  # K taps, not a loop over data
+        t[j + i, j] = k[i]
+    return t
+
+
+def gaussian_valid(x: torch.Tensor, k: torch.Tensor) -> torch.Tensor:
+    """Separable 'valid' filtering of x (..., H, W) by k (K,) -> (..., H-K+1, W-K+1).
+
+    Two matmuls with banded matrices: on CPU and GPU alike far faster than a 1-channel conv2d.
+    """
+    return _band(x.shape[-2], k).T @ (x @ _band(x.shape[-1], k))
 
 
 def ssim_map(
-    x: torch.Tensor, y: torch.Tensor, window: int = 11, sigma: float = 1.5, data_range: float = 1.0
+    x: torch.Tensor, y: torch.Tensor, window: int = 11, sigma: float = 1.5, data_range: float = 1.0,
+    pad: bool = True,
 ) -> torch.Tensor:
-    """Per-pixel, per-channel SSIM of x, y (B, C, H, W) -> (B, C, H, W)."""
+    """Per-pixel, per-channel SSIM of x, y (B, C, H, W).
+
+    pad=True: reflect-101 borders (cv2.filter2D default), output (B, C, H, W). pad=False: the inputs
+    carry a window//2 margin of real context, output (B, C, H - window + 1, W - window + 1).
+    """
     if x.shape != y.shape:
         raise ValueError(f"ssim_map: shapes differ {tuple(x.shape)} vs {tuple(y.shape)}")
     c1 = (0.01 * data_range) ** 2
     c2 = (0.03 * data_range) ** 2
-    b, c, h, w = x.shape
+    c = x.shape[1]
     k = gaussian_kernel1d(window, sigma, x.device, x.dtype)
+    r = window // 2
+    if pad:
+        x = F.pad(x, (r, r, r, r), mode="reflect")
+        y = F.pad(y, (r, r, r, r), mode="reflect")
     # One filtering pass over the five moments stacked along the channel axis.
-    stats = separable_filter(torch.cat([x, y, x * x, y * y, x * y], dim=1), k)
+    stats = gaussian_valid(torch.cat([x, y, x * x, y * y, x * y], dim=1), k)
     mu_x, mu_y, e_xx, e_yy, e_xy = stats.split(c, dim=1)
     mu_xx, mu_yy, mu_xy = mu_x * mu_x, mu_y * mu_y, mu_x * mu_y
     var_x, var_y, cov = e_xx - mu_xx, e_yy - mu_yy, e_xy - mu_xy
@@ -31,6 +59,8 @@ def ssim_map(
     return num / den
 
 
-def dssim_map(x: torch.Tensor, y: torch.Tensor, window: int = 11, sigma: float = 1.5) -> torch.Tensor:
-    """Structural dissimilarity |1 - SSIM| / 2 of images in [0, 1], (B, C, H, W) -> (B, C, H, W)."""
-    return ((1.0 - ssim_map(x, y, window, sigma)) / 2).abs()
+def dssim_map(
+    x: torch.Tensor, y: torch.Tensor, window: int = 11, sigma: float = 1.5, pad: bool = True
+) -> torch.Tensor:
+    """Structural dissimilarity |1 - SSIM| / 2 of images in [0, 1] (B, C, H, W); `pad` as in ssim_map."""
+    return ((1.0 - ssim_map(x, y, window, sigma, pad=pad)) / 2).abs()

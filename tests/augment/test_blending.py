@@ -1,0 +1,81 @@
+import cv2
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from iid.augment.blending import alpha_blend, poisson_blend, soft_mask
+from iid.augment.elastic import elastic_deform
+
+# Poisson vs cv2.seamlessClone on the same inputs: mean |difference| inside the mask, in grey levels
+# (0..255). The two solve slightly different problems: ours is Perez's masked Dirichlet problem
+# (pixels outside the mask fixed, eq. 3), cv2 solves on the mask's bounding box with a 3x-eroded
+# mask and lets the correction spill outside the mask. On this pair the exact masked solution is
+# 11.0 levels from cv2, ours (6 multigrid sweeps) 11.7, a plain paste 31.6, the background 41.5.
+POISSON_MAD_BOUND = 14.0
+
+
+def _smooth(seed: int, s: int, cells: int = 8) -> np.ndarray:
+    r = np.random.default_rng(seed).random((cells, cells, 3)).astype(np.float32)
+    return (cv2.resize(r, (s, s), interpolation=cv2.INTER_CUBIC).clip(0, 1) * 255).round().astype(np.uint8)
+
+
+def test_poisson_matches_seamless_clone():
+    s = 128
+    bg, fg = _smooth(1, s), (_smooth(2, s) * 0.6 + 60).astype(np.uint8)
+    yy, xx = np.mgrid[:s, :s]
+    # odd-sized bounding box centred on an integer pixel: cv2's placement is then exact
+    mask = ((((xx - 64) / 31.0) ** 2 + ((yy - 60) / 41.0) ** 2) <= 1).astype(np.uint8)
+    ys, xs = np.nonzero(mask)
+    centre = ((xs.min() + xs.max()) // 2, (ys.min() + ys.max()) // 2)
+    ref = cv2.seamlessClone(fg, bg, mask * 255, centre, cv2.NORMAL_CLONE).astype(np.float32)
+
+    def t(a):
+        return torch.from_numpy(a).permute(2, 0, 1)[None].float() / 255
+
+    out = poisson_blend(t(bg), t(fg), torch.from_numpy(mask)[None, None].float())
+    out = out[0].permute(1, 2, 0).numpy() * 255
+    inside = mask.astype(bool)
+    mad = np.abs(out - ref)[inside].mean()
+    assert mad < POISSON_MAD_BOUND, mad
+    # and it really is a gradient-domain result: far from a plain paste of the foreground
+    assert np.abs(fg.astype(np.float32) - ref)[inside].mean() > 2 * mad
+    # outside the mask: exactly the background
+    assert np.array_equal(out[~inside], bg.astype(np.float32)[~inside] / 255 * 255)
+
+
+def test_poisson_solves_the_discrete_equation():
+    g = torch.Generator().manual_seed(0)
+    bg = F.interpolate(torch.rand(2, 3, 6, 6, generator=g), size=(40, 40), mode="bilinear")
+    fg = F.interpolate(torch.rand(2, 3, 6, 6, generator=g), size=(40, 40), mode="bilinear")
+    mask = torch.zeros(2, 1, 40, 40)
+    mask[..., 10:30, 8:33] = 1
+    out = poisson_blend(bg, fg, mask, fine_sweeps=400)
+    lap = lambda x: 4 * x[..., 1:-1, 1:-1] - x[..., :-2, 1:-1] - x[..., 2:, 1:-1] - x[..., 1:-1, :-2] - x[..., 1:-1, 2:]  # noqa: E731
+    inner = mask[..., 1:-1, 1:-1].bool().expand(2, 3, 38, 38)
+    assert (lap(out) - lap(fg))[inner].abs().max() < 1e-3
+
+
+def test_blends_change_pixels_only_inside_the_mask():
+    g = torch.Generator().manual_seed(0)
+    bg, fg = torch.rand(3, 3, 48, 48, generator=g), torch.rand(3, 3, 48, 48, generator=g)
+    mask = torch.zeros(3, 1, 48, 48)
+    mask[0, :, 10:20, 5:40] = 1
+    mask[1, :, 0:48, 0:10] = 1  # touching the border
+    a = soft_mask(mask)
+    assert float(a[mask == 0].abs().max()) == 0.0 and float(a.max()) > 0.9
+    out = alpha_blend(bg, fg, a)
+    assert torch.equal(out[(mask == 0).expand_as(out)], bg[(mask == 0).expand_as(bg)])
+    outp = poisson_blend(bg, fg, mask)
+    assert torch.equal(outp[(mask == 0).expand_as(out)], bg[(mask == 0).expand_as(bg)])
+    assert torch.equal(outp[2], bg[2])  # empty mask
+
+
+def test_elastic_deforms_but_keeps_the_mask_roughly_in_place():
+    g = torch.Generator().manual_seed(0)
+    yy, xx = torch.meshgrid(torch.arange(128), torch.arange(128), indexing="ij")
+    disc = ((((xx - 64) ** 2 + (yy - 64) ** 2) < 40**2).float())[None, None].expand(4, 1, 128, 128)
+    out = elastic_deform(disc, torch.full((4,), 400.0), 0.08, g)
+    changed = (out > 0.5) != (disc > 0.5)
+    frac = changed.float().mean((1, 2, 3))
+    assert (frac > 0.001).all() and (frac < 0.2).all()
+    assert not torch.equal(out[0], out[1])  # each sample its own field
