@@ -1,0 +1,133 @@
+import pytest
+import torch
+
+from iid.losses import DetectorLoss
+from iid.models.adm import ArtifactDetectionModule
+from iid.models.backbones import TIMM_NAMES
+from iid.models.detector import Detector
+
+# backbone -> channels of its last map
+CHANNELS = {
+    "resnet18": 512,
+    "resnet34": 512,
+    "resnet50": 2048,
+    "xception": 2048,
+    "efficientnet_b3": 1536,
+    "efficientnet_b4": 1792,
+}
+
+
+def test_every_backbone_has_a_channel_entry():
+    assert set(CHANNELS) == set(TIMM_NAMES)
+
+
+def check_shapes_at_224(model: Detector, name: str) -> None:
+    """Backbone map (1, C, 7, 7), extra maps 7/5/3/1, heads over 168 anchors."""
+    model.eval()
+    x = torch.randn(1, 3, 224, 224)
+    with torch.no_grad():
+        fmap = model.backbone(x)
+        assert fmap.shape == (1, CHANNELS[name], 7, 7)
+        maps = model.adm.extra_maps(fmap)
+        assert [tuple(m.shape[-2:]) for m in maps] == [(7, 7), (5, 5), (3, 3), (1, 1)]
+        assert all(m.shape[1] == 512 for m in maps)
+        out = model(x)
+    assert out.logits.shape == (1, 2)
+    assert out.loc.shape == (1, 168, 4) and out.conf.shape == (1, 168, 2)
+    assert out.features.shape == (1, CHANNELS[name]) and model.num_features == CHANNELS[name]
+
+
+# the families trained below check their shapes there; these are the remaining names
+@pytest.mark.parametrize("name", ["resnet34", "resnet50", "efficientnet_b4"])
+def test_extra_layer_sizes_and_head_shapes_at_224(name):
+    torch.manual_seed(0)
+    check_shapes_at_224(Detector(name, pretrained=False, adm=True), name)
+
+
+def test_reference_width_follows_the_backbone():
+    model = Detector("resnet18", adm=True, adm_width=None)
+    assert model.adm.width == 512
+    assert isinstance(model.adm.project, torch.nn.Identity)
+
+
+def test_head_outputs_follow_the_anchor_order():
+    torch.manual_seed(0)
+    adm = ArtifactDetectionModule(96, width=32).eval()
+    with torch.no_grad():
+        fmap = torch.randn(2, 96, 7, 7)
+        maps = adm.extra_maps(fmap)
+        out = adm(fmap)
+        conf7 = adm.conf_heads[0](maps[0])  # (B, 2 anchors * 2 classes, 7, 7)
+        loc5 = adm.loc_heads[1](maps[1])  # (B, 2 anchors * 4, 5, 5)
+        loc1 = adm.loc_heads[3](maps[3])
+    i, j = 3, 4  # 7x7 cell row 3, column 4; anchor index 2*(i*7+j)+a
+    for a in range(2):
+        torch.testing.assert_close(out.conf[:, 2 * (i * 7 + j) + a], conf7[:, 2 * a : 2 * a + 2, i, j])
+    i, j = 1, 2
+    torch.testing.assert_close(out.loc[:, 98 + 2 * (i * 5 + j) + 1], loc5[:, 4:8, i, j])
+    torch.testing.assert_close(out.loc[:, 166], loc1[:, 0:4, 0, 0])
+    assert out.short.shape == (2, 96)  # the 32-wide 1x1 map projected to the backbone's 96 channels
+
+
+def test_short_connection_and_binary_classifier():
+    torch.manual_seed(0)
+    model = Detector("resnet18", adm=True).eval()
+    binary = Detector("resnet18", adm=False).eval()
+    x = torch.randn(2, 3, 224, 224)
+    with torch.no_grad():
+        fmap = model.backbone(x)
+        pooled = fmap.mean(dim=(2, 3))
+        out = model(x)
+        torch.testing.assert_close(out.features, pooled + model.adm(fmap).short)
+        torch.testing.assert_close(out.logits, model.fc(out.features))
+        plain = binary(x)
+    assert plain.loc is None and plain.conf is None and binary.adm is None
+    assert plain.features.shape == (2, 512) and plain.logits.shape == (2, 2)
+    assert binary.fc.in_features == model.fc.in_features
+    assert binary.mean == model.mean and binary.std == model.std
+
+
+def test_wrong_input_size_is_a_clear_error():
+    model = Detector("resnet18", adm=True).eval()
+    with pytest.raises(ValueError, match="224x224"):
+        model(torch.randn(1, 3, 160, 160))
+
+
+def test_normalize_uses_backbone_statistics():
+    model = Detector("xception", adm=False)
+    torch.testing.assert_close(model.normalize(torch.full((1, 3, 2, 2), 0.75)), torch.full((1, 3, 2, 2), 0.5))
+
+
+# one backbone per family (resnet50 shares resnet18's code; its 2048 channels are xception's too);
+# a training step of xception at batch 2 takes seconds on a loaded 2-core CPU
+@pytest.mark.parametrize(
+    "name, adm", [("resnet18", True), ("resnet18", False), ("xception", True), ("efficientnet_b3", True)]
+)
+def test_two_training_steps_on_cpu(name, adm):
+    torch.manual_seed(0)
+    model = Detector(name, pretrained=False, adm=adm).train()
+    loss_fn = DetectorLoss()
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-4)
+    x = model.normalize(torch.rand(2, 3, 224, 224))
+    labels = torch.tensor([0, 1])
+    boxes = torch.tensor([[0.0, 0.0, 0.0, 0.0], [0.2, 0.25, 0.6, 0.75]])
+    has_box = torch.tensor([False, True])
+    watched = {"fc": model.fc.weight}
+    if adm:
+        watched["adm"] = model.adm.conf_heads[0].weight
+        watched["end"] = model.adm.extra[3].body[0].weight
+    first_conv = next(p for p in model.backbone.parameters() if p.dim() == 4)
+    watched["backbone"] = first_conv
+    before = {k: v.detach().clone() for k, v in watched.items()}
+    for _ in range(2):
+        parts = loss_fn(model(x), labels, boxes, has_box)
+        assert torch.isfinite(parts["loss"])
+        optimizer.zero_grad()
+        parts["loss"].backward()
+        optimizer.step()
+    if adm:
+        assert parts["num_pos"].item() >= 1 and parts["num_neg"].item() == 2 * parts["num_pos"].item()
+    for key, value in watched.items():
+        assert not torch.equal(value.detach(), before[key]), f"{key} did not change"
+    if adm:
+        check_shapes_at_224(model, name)
