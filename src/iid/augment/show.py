@@ -1,0 +1,152 @@
+"""Figure of MFS + DA on a batch read from a frame store.
+
+    python -m iid.augment.show store=<store_root>/<dataset>/<split> out=fig.png [n=6] [seed=0]
+
+One row per fake frame with a source: fake, source, face-restricted DSSIM, the chosen window (or the
+global hull), the MFS result with its artifact box (centred crop, no DA), and the sample after DA
+with its box. The first half of the rows is drawn with partial swaps, the rest with global swaps.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from iid.augment.pipeline import build_train_transform
+from iid.errors import UserError, exit_on_user_error
+
+COLUMNS = ("fake", "source", "DSSIM (face)", "window / hull", "MFS + box", "after DA + box")
+
+
+def _parse(argv: list[str]) -> dict[str, str]:
+    args = {}
+    for a in argv:
+        if "=" not in a:
+            raise UserError(f"argument {a!r}: use key=value (store=DIR out=fig.png n=6 seed=0)")
+        k, v = a.split("=", 1)
+        args[k.strip()] = v.strip()
+    unknown = set(args) - {"store", "out", "n", "seed"}
+    if unknown or "store" not in args:
+        raise UserError(f"usage: python -m iid.augment.show store=DIR out=fig.png [n=6] [seed=0] (got {sorted(args)})")
+    return args
+
+
+def open_store(path: str | Path):
+    """FrameStore for `<root>/<dataset>/<split>`."""
+    from iid.data.store import FrameStore
+
+    p = Path(path)
+    if not p.is_dir():
+        raise UserError(f"store={p}: no such folder; give <store_root>/<dataset>/<split> written by iid.prepare")
+    return FrameStore(p.parent.parent, p.parent.name, p.name)
+
+
+def load_batch(store, n: int, seed: int) -> dict[str, torch.Tensor]:
+    """n fake rows with a source, at random (seeded), as a DataModule batch (docs/interfaces.md)."""
+    rows = np.flatnonzero((store.label == 1) & store.has_source)
+    if len(rows) == 0:
+        raise UserError(f"{store.path}: no fake frames with a source frame to show")
+    rows = np.random.default_rng(seed).choice(rows, size=min(n, len(rows)), replace=False)
+    np_batch = store.read_batch(rows)
+    return {
+        "image": torch.from_numpy(np.ascontiguousarray(np_batch["image"].transpose(0, 3, 1, 2))),
+        "source": torch.from_numpy(np.ascontiguousarray(np_batch["source"].transpose(0, 3, 1, 2))),
+        "face_mask": torch.from_numpy(np.ascontiguousarray(np_batch["face_mask"]))[:, None],
+        "landmarks": torch.from_numpy(np.asarray(np_batch["landmarks"], dtype=np.float32)),
+        "label": torch.from_numpy(np_batch["label"]),
+        "has_source": torch.from_numpy(np_batch["has_source"]),
+    }
+
+
+def _rect(ax, box, color: str, **kw) -> None:
+    from matplotlib.patches import Rectangle
+
+    x0, y0, x1, y1 = (float(v) for v in box)
+    ax.add_patch(Rectangle((x0 - 0.5, y0 - 0.5), x1 - x0, y1 - y0, fill=False, lw=1.5, ec=color, **kw))
+
+
+def render(batch: dict[str, torch.Tensor], out: Path, seed: int = 0) -> Path:
+    """Run MFS (+ DA) on batch and write the figure to out (PNG)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    b = batch["label"].shape[0]
+    half = (b + 1) // 2
+    parts = [slice(0, half), slice(half, b)]
+    mfs_cfgs = [{"p_global": 0.0}, {"p_global": 1.0, "p_keep": 0.0, "p_source_into_fake": 0.5,
+                                     "p_fake_into_source": 0.5}]
+    rows = []
+    for sl, mfs in zip(parts, mfs_cfgs):
+        sub = {k: v[sl] for k, v in batch.items()}
+        if sub["label"].numel() == 0:
+            continue
+        # same seed: the MFS draws come first, so both runs make the same swap; only DA differs
+        plain = build_train_transform(mfs, {"enabled": False}, seed=seed)(sub, keep_dssim=True)
+        aug = build_train_transform(mfs, {}, seed=seed)(sub)
+        rows.append((sub, plain, aug))
+    s = batch["image"].shape[-1]
+    o = (s - 224) // 2
+    fig, axes = plt.subplots(b, len(COLUMNS), figsize=(2.0 * len(COLUMNS), 2.0 * b), squeeze=False)
+    r = 0
+    for sub, plain, aug in rows:
+        for i in range(sub["label"].shape[0]):
+            ax = axes[r]
+            crop = (slice(o, o + 224), slice(o, o + 224))
+            ax[0].imshow(sub["image"][i].permute(1, 2, 0).numpy()[crop])
+            ax[1].imshow(sub["source"][i].permute(1, 2, 0).numpy()[crop])
+            if "dssim" in plain:
+                ax[2].imshow(plain["dssim"][i, 0].numpy()[crop], cmap="magma", vmin=0)
+            else:  # global rows: DSSIM for reference, computed on the fly
+                from iid.augment.ssim import dssim_map
+
+                d = dssim_map(sub["image"][i : i + 1].float() / 255, sub["source"][i : i + 1].float() / 255)
+                ax[2].imshow((d.mean(1)[0] * sub["face_mask"][i, 0]).numpy()[crop], cmap="magma", vmin=0)
+            ax[3].imshow(sub["image"][i].permute(1, 2, 0).numpy()[crop])
+            kind = int(plain["mfs_kind"][i])
+            if kind == 5:
+                _rect(ax[3], plain["mfs_box_canvas"][i] - o, "cyan")
+            else:
+                ax[3].contour(plain["swap_mask"][i, 0].numpy(), levels=[0.5], colors="cyan", linewidths=1)
+            ax[4].imshow(plain["image"][i].permute(1, 2, 0).numpy())
+            _rect(ax[4], plain["boxes"][i] * 224, "lime")
+            ax[5].imshow(aug["image"][i].permute(1, 2, 0).numpy())
+            _rect(ax[5], aug["boxes"][i] * 224, "lime")
+            from iid.augment.mfs import KIND_NAMES
+
+            ax[0].set_ylabel(KIND_NAMES[kind], fontsize=8)
+            r += 1
+    for j, name in enumerate(COLUMNS):
+        axes[0, j].set_title(name, fontsize=9)
+    for ax in axes.ravel():
+        ax.set_xticks([])
+        ax.set_yticks([])
+    fig.tight_layout()
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out, dpi=100)
+    plt.close(fig)
+    return out
+
+
+@exit_on_user_error
+def main(argv: list[str] | None = None) -> Path:
+    args = _parse(sys.argv[1:] if argv is None else argv)
+    try:
+        n, seed = int(args.get("n", 6)), int(args.get("seed", 0))
+    except ValueError:
+        raise UserError("n and seed must be integers") from None
+    if n < 1:
+        raise UserError(f"n={n}: show at least one row")
+    store = open_store(args["store"])
+    out = render(load_batch(store, n, seed), Path(args.get("out", "mfs_grid.png")), seed)
+    print(f"wrote {out}")
+    return out
+
+
+if __name__ == "__main__":
+    main()

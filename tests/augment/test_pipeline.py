@@ -1,0 +1,121 @@
+import pytest
+import torch
+
+from iid.augment.da import FLIP_68
+from iid.augment.mfs import KIND_PARTIAL, KIND_REAL
+from iid.augment.pipeline import build_eval_transform, build_train_transform
+from iid.errors import UserError
+
+from .conftest import make_batch
+
+NO_PHOTO = dict(p_jpeg=0.0, p_color=0.0, p_blur=0.0, p_noise=0.0)
+
+
+def mask_box(mask: torch.Tensor) -> torch.Tensor:
+    """x0y0x1y1 in pixel edges of the nonzero pixels of mask (H, W)."""
+    ys, xs = torch.nonzero(mask > 0.5, as_tuple=True)
+    return torch.tensor([xs.min(), ys.min(), xs.max() + 1, ys.max() + 1], dtype=torch.float32)
+
+
+def test_output_contract(batch):
+    out = build_train_transform({}, {}, seed=0)(batch)
+    b = batch["label"].shape[0]
+    assert out["image"].dtype == torch.float32 and out["image"].shape == (b, 3, 224, 224)
+    assert 0.0 <= float(out["image"].min()) and float(out["image"].max()) <= 1.0
+    assert out["boxes"].shape == (b, 4) and out["has_box"].dtype == torch.bool
+    assert torch.equal(out["has_box"], batch["label"] == 1)
+    assert torch.equal(out["label"], batch["label"])  # every fake keeps label 1
+    assert (out["boxes"][~out["has_box"]] == 0).all()
+    fb = out["boxes"][out["has_box"]]
+    assert ((fb >= 0) & (fb <= 1)).all() and (fb[:, 2] > fb[:, 0]).all() and (fb[:, 3] > fb[:, 1]).all()
+    assert out["face_mask"].shape == (b, 1, 224, 224) and out["landmarks"].shape == (b, 68, 2)
+    assert {"mfs_global", "mfs_partial", "mfs_untouched", "box_mean_area"} <= set(out["stats"])
+    assert all(isinstance(v, float) for v in out["stats"].values())
+
+
+def test_partial_boxes_follow_flip_crop_and_rotation():
+    batch = make_batch(12, fakes=[1] * 12, seed=1)
+    da = dict(NO_PHOTO, p_flip=0.5, max_rotation=30.0, max_translate=25.0, scale_std=0.15)
+    tf = build_train_transform({"p_global": 0.0, "p_poisson": 1.0}, da, seed=3)
+    out = tf(batch)
+    assert (out["mfs_kind"] == KIND_PARTIAL).all()
+    checked = 0
+    for i in range(12):
+        # the warped window mask (Poisson: exactly the window) re-derives the box
+        m = out["swap_mask"][i, 0]
+        if (m > 0.5).sum() < 50:
+            continue
+        derived = mask_box(m) / 224
+        box = out["boxes"][i]
+        # AABB of the warped rectangle vs the pixels of the warped mask: within ~2 px
+        assert torch.allclose(box, derived, atol=2.5 / 224), (i, box * 224, derived * 224)
+        checked += 1
+    assert checked >= 8
+    assert 0 < out["stats"]["da_flip"] < 1
+
+
+def test_flip_really_flips_images_masks_landmarks_and_boxes():
+    batch = make_batch(6, fakes=[1] * 6, seed=2)
+    mfs = {"p_global": 0.0, "p_poisson": 0.0}
+    base = dict(NO_PHOTO, p_affine=0.0)
+    a = build_train_transform(mfs, dict(base, p_flip=0.0), seed=0)(batch)
+    b = build_train_transform(mfs, dict(base, p_flip=1.0), seed=0)(batch)
+    assert torch.allclose(b["image"], a["image"].flip(-1), atol=1e-6)
+    assert torch.equal(b["face_mask"], a["face_mask"].flip(-1))
+    assert torch.allclose(b["swap_mask"], a["swap_mask"].flip(-1), atol=1e-6)
+    mirrored = a["landmarks"].clone()
+    mirrored[..., 0] = 223 - mirrored[..., 0]
+    assert torch.allclose(b["landmarks"], mirrored[:, FLIP_68], atol=1e-4)
+    ab, bb = a["boxes"], b["boxes"]
+    assert torch.allclose(bb, torch.stack([1 - ab[:, 2], ab[:, 1], 1 - ab[:, 0], ab[:, 3]], 1), atol=1e-5)
+    assert not torch.allclose(ab, bb)
+    # left eye of the flipped image is the mirror of the right eye of the original
+    assert torch.allclose(b["landmarks"][:, 36], mirrored[:, 45], atol=1e-4)
+
+
+def test_no_da_is_the_centred_crop_and_mfs_off_gives_whole_boxes(batch):
+    out = build_train_transform({"enabled": False}, {"enabled": False})(batch)
+    assert torch.allclose(out["image"], batch["image"][..., 16:240, 16:240].float() / 255, atol=1e-6)
+    assert torch.allclose(out["landmarks"], batch["landmarks"] - 16, atol=1e-4)
+    fake = batch["label"] == 1
+    assert (out["boxes"][fake] == torch.tensor([0.0, 0.0, 1.0, 1.0])).all()
+    assert out["stats"]["mfs_untouched"] == 1.0
+
+
+def test_reals_unchanged_by_mfs(batch):
+    out = build_train_transform({"p_global": 0.5}, {"enabled": False}, seed=1)(batch)
+    real = batch["label"] == 0
+    assert (out["mfs_kind"][real] == KIND_REAL).all()
+    assert torch.allclose(out["image"][real], batch["image"][real][..., 16:240, 16:240].float() / 255, atol=1e-6)
+
+
+def test_same_seed_same_batch(batch):
+    a = build_train_transform({}, {}, seed=7)(batch)
+    b = build_train_transform({}, {}, seed=7)(batch)
+    c = build_train_transform({}, {}, seed=8)(batch)
+    for k in ("image", "boxes", "landmarks", "face_mask"):
+        assert torch.equal(a[k], b[k])
+    assert not torch.equal(a["image"], c["image"])
+    tf = build_train_transform({}, {}, seed=7)
+    first = tf(batch)["image"]
+    tf.reseed(7)
+    assert torch.equal(tf(batch)["image"], first)
+
+
+def test_eval_transform_face_scale(batch):
+    out = build_eval_transform()(batch)
+    assert torch.allclose(out["image"], batch["image"][..., 16:240, 16:240].float() / 255, atol=1e-6)
+    zoom = build_eval_transform(face_scale=1.25)(batch)
+    # zoom about the canvas centre: landmark spread grows by the face scale
+    spread = (zoom["landmarks"] - 111.5).norm(dim=-1) / (out["landmarks"] - 111.5).norm(dim=-1)
+    assert torch.allclose(spread, torch.full_like(spread, 1.25), atol=1e-3)
+    assert torch.equal(out["has_box"], batch["label"] == 1)
+    with pytest.raises(UserError):
+        build_eval_transform(face_scale=0)
+
+
+def test_bad_da_config_is_a_user_error():
+    with pytest.raises(UserError, match="da.p_flip"):
+        build_train_transform({}, {"p_flip": -0.1})
+    with pytest.raises(UserError, match="da.jpeg_quality"):
+        build_train_transform({}, {"jpeg_quality": [0, 120]})
