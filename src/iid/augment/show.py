@@ -128,7 +128,7 @@ def render(batch: dict[str, torch.Tensor], out: Path, seed: int = 0) -> Path:
     fig.tight_layout()
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, dpi=100)
+    fig.savefig(out, dpi=80)
     plt.close(fig)
     return out
 
