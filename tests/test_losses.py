@@ -117,3 +117,22 @@ def test_binary_classifier_loss_is_cross_entropy():
 def test_bad_mining_mode():
     with pytest.raises(ValueError, match="mining"):
         MultiBoxLoss(mining="global")
+
+
+def test_loss_from_the_adm_config_files():
+    from pathlib import Path
+
+    from omegaconf import OmegaConf
+
+    conf = Path(__file__).resolve().parents[1] / "conf" / "adm"
+    for name in ("on", "off"):
+        cfg = OmegaConf.load(conf / f"{name}.yaml")
+        loss = DetectorLoss.from_config(cfg)
+        assert (loss.alpha, loss.beta) == (1.0, 0.1)
+        mb = loss.multibox
+        assert (mb.threshold, mb.force_best, mb.neg_pos_ratio, mb.mining) == (0.5, True, 2.0, "image")
+        assert mb.variances == (0.1, 0.2)
+    assert OmegaConf.load(conf / "on.yaml").enabled is True
+    assert OmegaConf.load(conf / "off.yaml").enabled is False
+    custom = DetectorLoss.from_config({"iou_threshold": 0.9, "beta": 0.5, "mining": "batch"})
+    assert (custom.multibox.threshold, custom.beta, custom.multibox.mining) == (0.9, 0.5, "batch")

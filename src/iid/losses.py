@@ -14,7 +14,8 @@ DDP sees every ADM parameter used.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, NamedTuple
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import torch
 import torch.nn.functional as F
@@ -106,6 +107,16 @@ class DetectorLoss(nn.Module):
         super().__init__()
         self.alpha, self.beta = float(alpha), float(beta)
         self.multibox = MultiBoxLoss(anchors, threshold, force_best, neg_pos_ratio, variances, mining)
+
+    @classmethod
+    def from_config(cls, adm: Mapping[str, Any]) -> DetectorLoss:
+        """Build from the `adm` config group (conf/adm/*.yaml); missing keys take the defaults."""
+        keys = {"iou_threshold": "threshold", "force_best": "force_best", "neg_pos_ratio": "neg_pos_ratio"}
+        keys.update(alpha="alpha", beta="beta", mining="mining", variances="variances")
+        kwargs = {arg: adm[key] for key, arg in keys.items() if key in adm}
+        if "variances" in kwargs:
+            kwargs["variances"] = tuple(kwargs["variances"])
+        return cls(**kwargs)
 
     def forward(
         self,

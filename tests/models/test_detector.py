@@ -131,3 +131,19 @@ def test_two_training_steps_on_cpu(name, adm):
         assert not torch.equal(value.detach(), before[key]), f"{key} did not change"
     if adm:
         check_shapes_at_224(model, name)
+
+
+def test_detector_from_the_config_files():
+    from pathlib import Path
+
+    from omegaconf import OmegaConf
+
+    conf = Path(__file__).resolve().parents[2] / "conf"
+    for yaml in sorted((conf / "backbone").glob("*.yaml")):
+        cfg = OmegaConf.load(yaml)
+        assert cfg.name == yaml.stem and cfg.name in TIMM_NAMES
+        assert cfg.pretrained is False  # no network in default runs
+    backbone = OmegaConf.load(conf / "backbone" / "resnet18.yaml")
+    on = Detector.from_config(backbone, OmegaConf.load(conf / "adm" / "on.yaml"))
+    off = Detector.from_config(backbone, OmegaConf.load(conf / "adm" / "off.yaml"))
+    assert on.adm is not None and on.adm.width == 512 and off.adm is None

@@ -6,8 +6,9 @@ branch and its short connection into the pooled feature (paper Fig. 3).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import torch
 from torch import Tensor, nn
@@ -45,6 +46,19 @@ class Detector(nn.Module):
         self.fc = nn.Linear(channels, num_classes)
         self.mean: tuple[float, float, float] = self.backbone.mean
         self.std: tuple[float, float, float] = self.backbone.std
+
+    @classmethod
+    def from_config(
+        cls, backbone: Mapping[str, Any], adm: Mapping[str, Any], num_classes: int = 2
+    ) -> Detector:
+        """Build from the `backbone` and `adm` config groups (conf/backbone/*.yaml, conf/adm/*.yaml)."""
+        return cls(
+            backbone=backbone["name"],
+            pretrained=backbone.get("pretrained", False),
+            adm=bool(adm.get("enabled", True)),
+            num_classes=num_classes,
+            adm_width=adm.get("width", 512),
+        )
 
     def normalize(self, images: Tensor) -> Tensor:
         """images (B, 3, H, W) float in [0, 1] -> normalised input for this backbone."""
