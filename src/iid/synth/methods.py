@@ -93,8 +93,19 @@ def region_mask(lms: np.ndarray, size: int, polygon: Callable[[np.ndarray], np.n
 
 
 def soften(mask: np.ndarray, sigma: float) -> np.ndarray:
-    """Blur each frame's mask; alpha below 1/255 is cut to exactly 0 so 'outside' is exact."""
-    out = np.stack([cv2.GaussianBlur(m, (0, 0), sigma) for m in mask]) if sigma > 0 else mask.copy()
+    """Blur each frame's mask; alpha below 1/255 is cut to exactly 0 so 'outside' is exact.
+
+    Blurs only the bounding box of the masks grown by the kernel radius (faces are a fraction of a frame).
+    """
+    out = mask.copy()
+    ys, xs = np.nonzero(mask.max(0) > 0)
+    if sigma <= 0 or len(ys) == 0:
+        return out
+    r = int(np.ceil(4 * sigma)) + 1
+    S_y, S_x = mask.shape[1:]
+    box = (slice(max(ys.min() - r, 0), min(ys.max() + r + 1, S_y)), slice(max(xs.min() - r, 0), min(xs.max() + r + 1, S_x)))
+    for t in range(len(mask)):
+        out[t][box] = cv2.GaussianBlur(mask[t][box], (0, 0), sigma, borderType=cv2.BORDER_CONSTANT)
     out[out < 1 / 255] = 0
     return out
 
@@ -122,14 +133,15 @@ def _finish(p: Pair, face: np.ndarray, alpha: np.ndarray, lms: np.ndarray) -> Fa
 
 def _color_transfer(face: np.ndarray, target: np.ndarray, region: np.ndarray) -> np.ndarray:
     """Match mean and std per channel of `face` to `target` inside `region` (per frame)."""
-    out = np.empty(face.shape, np.float32)
+    out = face.astype(np.float32)
     for t in range(len(face)):
-        m = region[t] > 0.5
+        m = (region[t] > 0.5).astype(np.uint8)
         if m.sum() < 16:
-            out[t] = face[t]
             continue
-        f, g = face[t][m].astype(np.float32), target[t][m].astype(np.float32)
-        out[t] = (face[t] - f.mean(0)) / (f.std(0) + 1e-3) * g.std(0) + g.mean(0)
+        fm, fs = cv2.meanStdDev(face[t], mask=m)
+        gm, gs = cv2.meanStdDev(target[t], mask=m)
+        scale = (gs / (fs + 1e-3)).reshape(3).astype(np.float32)
+        out[t] = (out[t] - fm.reshape(3).astype(np.float32)) * scale + gm.reshape(3).astype(np.float32)
     return np.clip(out, 0, 255)
 
 

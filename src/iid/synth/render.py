@@ -69,6 +69,7 @@ class HeadBase:
     rgb: np.ndarray
     alpha: np.ndarray
     skin: tuple[float, float, float]  # mean rendered skin colour (for closed lids)
+    box: tuple[int, int, int, int]  # x0, y0, x1, y1 of alpha > 0 on the canvas
 
 
 def draw_head_base(ident: Identity, size: int) -> HeadBase:
@@ -191,7 +192,9 @@ def draw_head_base(ident: Identity, size: int) -> HeadBase:
         np.maximum(alpha, layer, out=alpha)
 
     skin_mean = tuple(float(v) for v in rgb[face_mask > 200].mean(0)) if (face_mask > 200).any() else skin
-    return HeadBase(ident, size, rgb, alpha, skin_mean)
+    ys, xs = np.nonzero(alpha)
+    box = (int(xs.min()), int(ys.min()), int(xs.max()) + 1, int(ys.max()) + 1)
+    return HeadBase(ident, size, rgb, alpha, skin_mean, box)
 
 
 def draw_expression(base: HeadBase, expr: Expression) -> tuple[np.ndarray, np.ndarray]:
@@ -247,27 +250,54 @@ def draw_expression(base: HeadBase, expr: Expression) -> tuple[np.ndarray, np.nd
     return img, lm
 
 
-def light_map(size: int, gain: float, strength: float, angle: float) -> np.ndarray:
-    """(S, S) float32 multiplicative lighting: overall gain times a directional ramp."""
-    r = (np.arange(size, dtype=np.float32) - size / 2) / (size / 2)
-    return gain * (1.0 + strength * (np.cos(angle) * r[None, :] + np.sin(angle) * r[:, None])).astype(np.float32)
+def light_map(size: int, gain: float, strength: float, angle: float, box: tuple[int, int, int, int] | None = None) -> np.ndarray:
+    """(h, w) float32 multiplicative lighting over `box` (x0, y0, x1, y1; default the whole frame):
+    overall gain times a directional ramp across the frame."""
+    x0, y0, x1, y1 = box or (0, 0, size, size)
+    half = size / 2
+    rx = (np.arange(x0, x1, dtype=np.float32) - half) / half
+    ry = (np.arange(y0, y1, dtype=np.float32) - half) / half
+    return (gain * (1.0 + strength * (np.cos(angle) * rx[None, :] + np.sin(angle) * ry[:, None]))).astype(np.float32)
+
+
+def frame_box(base: HeadBase, m: np.ndarray) -> tuple[int, int, int, int] | None:
+    """Bounding box (x0, y0, x1, y1) in the frame of the head drawn with pose `m`, clipped to it."""
+    x0, y0, x1, y1 = base.box
+    c = apply(m, np.array([[x0, y0], [x1, y0], [x0, y1], [x1, y1]], np.float32))
+    lo = np.maximum(np.floor(c.min(0)).astype(int) - 1, 0)
+    hi = np.minimum(np.ceil(c.max(0)).astype(int) + 2, base.size)
+    if (hi <= lo).any():
+        return None
+    return int(lo[0]), int(lo[1]), int(hi[0]), int(hi[1])
 
 
 def compose(
-    background: np.ndarray, canon_rgb: np.ndarray, canon_alpha: np.ndarray, m: np.ndarray, light: np.ndarray
+    background: np.ndarray, base: HeadBase, canon_rgb: np.ndarray, m: np.ndarray, light: tuple[float, float, float] | None
 ) -> tuple[np.ndarray, np.ndarray]:
     """Warp the canonical head into the frame by the pose `m` (2, 3), light it and paste it.
 
+    Works inside the head's bounding box only. `light` = (gain, strength, angle) or None.
     Returns the frame uint8 (S, S, 3) and the head alpha float32 (S, S) in the frame.
     """
     size = background.shape[0]
-    face = cv2.warpAffine(canon_rgb, m, (size, size), flags=cv2.INTER_LINEAR, borderValue=0)
-    a = cv2.warpAffine(canon_alpha, m, (size, size), flags=cv2.INTER_LINEAR, borderValue=0)
+    frame = background.copy()
+    alpha = np.zeros((size, size), np.float32)
+    box = frame_box(base, m)
+    if box is None:
+        return frame, alpha
+    x0, y0, x1, y1 = box
+    m2 = m.copy()
+    m2[:, 2] -= (x0, y0)
+    face = cv2.warpAffine(canon_rgb, m2, (x1 - x0, y1 - y0), flags=cv2.INTER_LINEAR, borderValue=0)
+    a = cv2.warpAffine(base.alpha, m2, (x1 - x0, y1 - y0), flags=cv2.INTER_LINEAR, borderValue=0)
     a = a.astype(np.float32) * (1 / 255)
-    lit = face.astype(np.float32) * light[..., None]
-    out = background.astype(np.float32)
-    out += a[..., None] * (lit - out)
-    return np.clip(out, 0, 255).astype(np.uint8), a
+    wf = a * light_map(size, *light, box) if light is not None else a
+    out = background[y0:y1, x0:x1] * (1 - a)[..., None] + face * wf[..., None]
+    np.minimum(out, 255, out=out)
+    out += 0.5
+    frame[y0:y1, x0:x1] = out.astype(np.uint8)
+    alpha[y0:y1, x0:x1] = a
+    return frame, alpha
 
 
 def render_head(base: HeadBase, expr: Expression, m: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

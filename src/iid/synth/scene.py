@@ -9,7 +9,7 @@ import numpy as np
 from iid.synth.geometry import apply
 from iid.synth.identity import Identity
 from iid.synth.motion import Motion, sample_motion
-from iid.synth.render import HeadBase, compose, draw_expression, draw_head_base, light_map, make_background
+from iid.synth.render import HeadBase, compose, draw_expression, draw_head_base, make_background
 
 
 @dataclass
@@ -59,11 +59,10 @@ def render_scene(
     frames = np.empty((T, size, size, 3), np.uint8)
     lms = np.empty((T, 68, 2), np.float32)
     alphas = np.empty((T, size, size), np.float32)
-    ones = np.ones((size, size), np.float32)
     for t in range(T):
         canon, lm = draw_expression(base, expr_src.expression(t))
         m = mo.pose(t, size)
-        lmap = light_map(size, float(mo.gain[t]), float(mo.light_strength[t]), float(mo.light_angle[t])) if light else ones
-        frames[t], alphas[t] = compose(scene.background, canon, base.alpha, m, lmap)
+        lit = (float(mo.gain[t]), float(mo.light_strength[t]), float(mo.light_angle[t])) if light else None
+        frames[t], alphas[t] = compose(scene.background, base, canon, m, lit)
         lms[t] = apply(m, lm)
     return Rendered(frames, lms, alphas)

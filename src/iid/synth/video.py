@@ -11,7 +11,7 @@ import numpy as np
 FPS = 25
 
 
-def write_video(path: Path, frames: np.ndarray, crf: int = 23, fps: int = FPS) -> None:
+def write_video(path: Path, frames: np.ndarray, crf: int = 23, fps: int = FPS, preset: str = "veryfast") -> None:
     """Encode uint8 RGB frames (T, H, W, 3) (H, W even) as H.264 at constant rate factor `crf`."""
     path.parent.mkdir(parents=True, exist_ok=True)
     T, H, W, _ = frames.shape
@@ -20,7 +20,7 @@ def write_video(path: Path, frames: np.ndarray, crf: int = 23, fps: int = FPS) -
         stream = container.add_stream("libx264", rate=fps)
         stream.width, stream.height, stream.pix_fmt = W, H, "yuv420p"
         # one thread: generation already runs one process per core
-        stream.options = {"crf": str(int(crf)), "preset": "veryfast", "threads": "1"}
+        stream.options = {"crf": str(int(crf)), "preset": preset, "threads": "1"}
         for f in frames:
             # our own RGB->I420 conversion is faster than swscale's per-frame setup
             vf = av.VideoFrame.from_ndarray(cv2.cvtColor(f, cv2.COLOR_RGB2YUV_I420), format="yuv420p")
@@ -32,7 +32,7 @@ def write_video(path: Path, frames: np.ndarray, crf: int = 23, fps: int = FPS) -
 def write_mask_video(path: Path, masks: np.ndarray, fps: int = FPS) -> None:
     """Mask video like FF++'s: white where manipulated, black elsewhere, (T, H, W) bool/0-1."""
     m = (np.asarray(masks) > 0).astype(np.uint8) * 255
-    write_video(path, np.repeat(m[..., None], 3, axis=3), crf=18, fps=fps)
+    write_video(path, np.repeat(m[..., None], 3, axis=3), crf=18, fps=fps, preset="ultrafast")  # flat content
 
 
 def sidecar_path(video: Path) -> Path:
