@@ -258,3 +258,43 @@ def test_on_stores_built_by_prepare(synthetic_root, tmp_path):
         frames = torch.cat([b["frame"] for b in loader])
         assert sorted(frames.tolist()) == list(range(len(dm.stores[name])))
     assert all(k.startswith("ffpp/") for k in dm.videos["ffpp"])
+
+
+def _rank_frames(rank: int, world: int, root: str, init_file: str, out: str) -> None:
+    torch.distributed.init_process_group("gloo", init_method=f"file://{init_file}", rank=rank, world_size=world)
+    try:
+        dm = make(Path(root), eval_batch_size=5)
+        dm.setup("test")
+        got = {name: torch.cat([b["frame"] for b in loader]).tolist()
+               for name, loader in zip(dm.test_sets, dm.test_dataloader())}
+        steps = [len(loader) for loader in dm.test_dataloader()]
+        train = [b["frame"].tolist() for b in make(Path(root), batches_per_epoch=5).train_dataloader()]
+        Path(out).write_text(repr({"test": got, "steps": steps, "train": train}))
+    finally:
+        torch.distributed.destroy_process_group()
+
+
+def test_two_real_ranks_score_every_test_frame_once(stores, tmp_path):
+    """torch.distributed (gloo, 2 processes): the samplers take rank and world size from it."""
+    import ast
+
+    outs = [str(tmp_path / f"rank{r}.txt") for r in range(2)]
+    ctx = torch.multiprocessing.get_context("fork")  # fork: no re-import of torch per rank
+    procs = [ctx.Process(target=_rank_frames, args=(r, 2, str(stores), str(tmp_path / "init"), outs[r]))
+             for r in range(2)]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(120)
+    for p in procs:
+        if p.is_alive():  # never leave a hung rank behind
+            p.kill()
+    assert all(p.exitcode == 0 for p in procs)
+    res = [ast.literal_eval(Path(o).read_text()) for o in outs]
+    dm = make(stores)
+    dm.setup("test")
+    for name in dm.test_sets:
+        a, b = res[0]["test"][name], res[1]["test"][name]
+        assert not set(a) & set(b) and sorted(a + b) == list(range(len(dm.stores[name])))  # no pad, none lost
+    assert len(res[0]["train"]) == len(res[1]["train"]) == 3  # ceil(5 / 2) steps on each rank
+    assert res[0]["train"][0] != res[1]["train"][0]
