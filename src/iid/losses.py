@@ -7,6 +7,8 @@ Hard-negative mining (2 negatives per positive, ranked by their confidence loss)
   (no artifact box, no positive) contributes no anchor at all to L_conf;
 - mining="batch": 2x the batch's positives are mined from all negatives of the batch, so genuine
   anchors of real images can serve as hard negatives.
+Each image mines at most its K - n_pos negatives (the reference clamps at K - 1 and lets the mined set
+overlap the positives; the two agree whenever 3 * n_pos <= K, i.e. always with one box per image).
 A batch with no positive anchor (only real images) mines nothing in either mode: its detection
 term is exactly 0, yet stays in the autograd graph (masks multiply, nothing is indexed away), so
 DDP sees every ADM parameter used.

@@ -4,7 +4,7 @@ import torch
 from iid.losses import DetectorLoss
 from iid.models.adm import ArtifactDetectionModule
 from iid.models.backbones import TIMM_NAMES
-from iid.models.detector import Detector
+from iid.models.detector import Detector, DetectorOutput
 
 # backbone -> channels of its last map
 CHANNELS = {
@@ -147,3 +147,29 @@ def test_detector_from_the_config_files():
     on = Detector.from_config(backbone, OmegaConf.load(conf / "adm" / "on.yaml"))
     off = Detector.from_config(backbone, OmegaConf.load(conf / "adm" / "off.yaml"))
     assert on.adm is not None and on.adm.width == 512 and off.adm is None
+
+
+def test_adm_and_loss_learn_a_fixed_batch():
+    # a narrow ADM on fixed features: the total loss must fall well below its start within a few steps
+    torch.manual_seed(0)
+    adm = ArtifactDetectionModule(64, width=32)
+    fc = torch.nn.Linear(64, 2)
+    params = list(adm.parameters()) + list(fc.parameters())
+    optimizer = torch.optim.Adam(params, lr=3e-3)
+    loss_fn = DetectorLoss()
+    fmap = torch.randn(4, 64, 7, 7)
+    labels = torch.tensor([0, 1, 1, 1])
+    boxes = torch.tensor(
+        [[0.0, 0.0, 0.0, 0.0], [0.0, 0.0, 1.0, 1.0], [0.3, 0.2, 0.48, 0.55], [0.1, 0.5, 0.6, 0.9]]
+    )
+    has_box = labels.bool()
+    losses = []
+    for _ in range(15):
+        out = adm(fmap)
+        features = fmap.mean(dim=(2, 3)) + out.short
+        parts = loss_fn(DetectorOutput(fc(features), out.loc, out.conf, features), labels, boxes, has_box)
+        optimizer.zero_grad()
+        parts["loss"].backward()
+        optimizer.step()
+        losses.append(parts["loss"].item())
+    assert losses[-1] < 0.2 * losses[0], losses[::3]
