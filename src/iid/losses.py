@@ -63,7 +63,8 @@ class MultiBoxLoss(nn.Module):
 
     def targets(self, boxes: Tensor, has_box: Tensor) -> tuple[Tensor, Tensor]:
         """(loc_targets (B, K, 4), labels (B, K)) for artifact boxes (B, 4) x0y0x1y1."""
-        return match(boxes.float(), has_box, self.anchors, self.threshold, self.force_best, self.variances)
+        anchors = self.anchors.to(boxes.device)  # no-op when the loss lives on the batch's device
+        return match(boxes.float(), has_box, anchors, self.threshold, self.force_best, self.variances)
 
     def forward(self, loc: Tensor, conf: Tensor, boxes: Tensor, has_box: Tensor) -> MultiBoxResult:
         """loc (B, K, 4), conf (B, K, 2) predictions; boxes (B, 4) x0y0x1y1 in [0, 1]; has_box (B,)."""
