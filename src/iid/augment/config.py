@@ -33,7 +33,6 @@ class MFSConfig:
     elastic_sigma: float = 0.08  # fraction of the canvas height
     blur_kernel: int = 5  # alpha-blending mask blur (reference: 5x5, sigma 3)
     blur_sigma: float = 3.0
-    poisson_sweeps: int = 6  # SOR sweeps at the finest level of the multigrid solve
     min_dssim: float = 1e-3  # partial swap skipped (fake kept whole) when the best window mean DSSIM is below
 
 
@@ -143,8 +142,8 @@ def mfs_config(node: Any = None) -> MFSConfig:
             raise UserError(f"mfs.windows: [{h}, {w}] must be positive and at most crop_size={cfg.crop_size}")
     if cfg.blur_kernel < 1 or cfg.blur_kernel % 2 == 0:
         raise UserError(f"mfs.blur_kernel={cfg.blur_kernel}: must be a positive odd integer")
-    if cfg.elastic_sigma <= 0 or cfg.blur_sigma <= 0 or cfg.poisson_sweeps < 0:
-        raise UserError("mfs: elastic_sigma and blur_sigma must be > 0, poisson_sweeps >= 0")
+    if cfg.elastic_sigma <= 0 or cfg.blur_sigma <= 0:
+        raise UserError("mfs: elastic_sigma and blur_sigma must be > 0")
     return cfg
 
 

@@ -170,6 +170,6 @@ def multi_scale_facial_swap(
     if q_idx.numel():
         bg = torch.where(src_bg[q_idx], source[q_idx], fake[q_idx])
         fg = torch.where(src_bg[q_idx], fake[q_idx], source[q_idx])
-        out[q_idx] = poisson_blend(bg, fg, mask[q_idx], fine_sweeps=cfg.poisson_sweeps).clamp(0, 1)
+        out[q_idx] = poisson_blend(bg, fg, mask[q_idx]).clamp(0, 1)
         swap_mask[q_idx] = mask[q_idx]
     return MFSOutput(out, kind, box, swap_mask, poisson, elastic & swapped, dssim_full)
