@@ -24,7 +24,9 @@ from iid.errors import UserError
 from iid.metrics import METRIC_KEYS
 
 CONF_DIR = Path(__file__).resolve().parents[2] / "conf"
-TABLE_COLUMNS = ("video_auc", "frame_auc", "video_acc", "video_logloss", "video_eer", "video_ap")
+# (results key, table header); ACC/LogLoss/EER/AP are video-level here, results.json has both levels
+TABLE_COLUMNS = (("video_auc", "video AUC"), ("frame_auc", "frame AUC"), ("video_acc", "ACC"),
+                 ("video_logloss", "LogLoss"), ("video_eer", "EER"), ("video_ap", "AP"))
 
 
 # -- command line ---------------------------------------------------------------------------------
@@ -68,6 +70,45 @@ def resume_checkpoint(resume: str | None, run_dir: Path) -> str | None:
         return str(p)
     last = run_dir / "checkpoints" / "last.ckpt"
     return str(last) if last.is_file() else None
+
+
+class LastCheckpoint:
+    """Lightning callback writing <dirpath>/last.ckpt (the resume point) at every training epoch end
+    and, when `every_n_steps` is set, every n optimizer steps; written atomically (tmp + rename), so
+    a run killed while saving keeps the previous one.
+
+    Resuming from a mid-epoch checkpoint keeps the step count exact; the rest of that epoch is drawn
+    afresh from the epoch's sampler stream (rows are drawn with replacement, so no frame is owed).
+    """
+
+    def __new__(cls, *args, **kwargs):  # subclass Callback lazily: keep `import iid.runs` light
+        from pytorch_lightning.callbacks import Callback
+
+        if not issubclass(cls, Callback):
+            cls = type(cls.__name__, (cls, Callback), {})
+        return object.__new__(cls)
+
+    def __init__(self, dirpath: str | Path, every_n_steps: int | None = None) -> None:
+        self.path = Path(dirpath) / "last.ckpt"
+        self.every_n_steps = every_n_steps
+        self._saved_step = -1
+
+    def _save(self, trainer) -> None:
+        if trainer.sanity_checking or trainer.global_step == self._saved_step:
+            return
+        tmp = self.path.with_suffix(".ckpt.tmp")
+        trainer.save_checkpoint(tmp)  # collective under DDP; rank 0 writes
+        if trainer.is_global_zero:
+            os.replace(tmp, self.path)
+        self._saved_step = trainer.global_step
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        n = self.every_n_steps
+        if n and trainer.global_step % n == 0:
+            self._save(trainer)
+
+    def on_train_epoch_end(self, trainer, pl_module) -> None:
+        self._save(trainer)
 
 
 # -- loggers -------------------------------------------------------------------------------------------
@@ -162,10 +203,10 @@ def print_table(doc: Mapping[str, Any], title: str) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    t = Table(title=title)
-    for col in ("test set", "kind", "videos", "frames", *TABLE_COLUMNS):
+    t = Table(title=title, caption="ACC (at 0.5), LogLoss, EER, AP: video level; frame level in results.json")
+    for col in ("test set", "kind", "videos", "frames", *(h for _, h in TABLE_COLUMNS)):
         t.add_column(col, justify="left" if col in ("test set", "kind") else "right")
     for name, r in doc["test"].items():
-        vals = [f"{r[c]:.4f}" if isinstance(r.get(c), float) else "n/a" for c in TABLE_COLUMNS]
+        vals = [f"{r[c]:.4f}" if isinstance(r.get(c), float) else "n/a" for c, _ in TABLE_COLUMNS]
         t.add_row(name, r["kind"], str(r.get("videos", "")), str(r.get("frames", "")), *vals)
     Console(file=sys.stdout, width=max(120, Console().width)).print(t)

@@ -20,6 +20,7 @@ from typing import Any
 from iid.errors import UserError, exit_on_user_error
 from iid.runs import (
     CONF_DIR,
+    LastCheckpoint,
     build_loggers,
     check_group_overrides,
     hydra_run_dir,
@@ -128,8 +129,9 @@ def check_config(cfg: Mapping[str, Any]) -> None:
 
 
 def make_trainer(cfg: Mapping[str, Any], run_dir: Path, loggers: list, callbacks: Sequence = (),
-                 has_val: bool = True) -> tuple[Any, Any]:
-    """pl.Trainer from the trainer group; returns (trainer, best-checkpoint callback or None)."""
+                 has_val: bool = True, fit: bool = True) -> tuple[Any, Any]:
+    """pl.Trainer from the trainer group; returns (trainer, best-checkpoint callback or None).
+    fit=False (evaluation only): no checkpoint callbacks."""
     import pytorch_lightning as pl
     from pytorch_lightning.callbacks import LearningRateMonitor, ModelCheckpoint, RichProgressBar
 
@@ -139,14 +141,14 @@ def make_trainer(cfg: Mapping[str, Any], run_dir: Path, loggers: list, callbacks
     ckpt_dir = run_dir / "checkpoints"
     cbs = list(callbacks)
     best = None
-    if has_val:  # the best checkpoint is chosen on the validation split, never on a test set
+    if fit and has_val:  # the best checkpoint is chosen on the validation split, never on a test set
         best = ModelCheckpoint(dirpath=ckpt_dir, filename="best", monitor=ck.get("monitor", "val/video_auc"),
                                mode=ck.get("mode", "max"), save_top_k=1, save_last=False,
                                enable_version_counter=False)  # fmt: skip
         cbs.append(best)
-    cbs.append(ModelCheckpoint(dirpath=ckpt_dir, save_top_k=0, save_last=True, every_n_epochs=1,
-                               every_n_train_steps=tr.get("last_every_n_steps")))  # fmt: skip
-    if loggers:
+    if fit:
+        cbs.append(LastCheckpoint(ckpt_dir, tr.get("last_every_n_steps")))
+    if fit and loggers:
         cbs.append(LearningRateMonitor(logging_interval="epoch"))
     progress = tr.get("progress_bar", "rich") == "rich"
     if progress:
@@ -159,13 +161,13 @@ def make_trainer(cfg: Mapping[str, Any], run_dir: Path, loggers: list, callbacks
     return trainer, best
 
 
-def finish(module, dm, out_dir: Path, cfg: Mapping[str, Any], meta: dict[str, Any], title: str) -> dict[str, Any]:
+def finish(module, dm, out_dir: Path, train_set: str, meta: dict[str, Any], title: str) -> dict[str, Any]:
     """Write results + predictions (rank 0) and print the table."""
     if module.global_rank != 0:
         return {}
     for name, preds in module.test_predictions.items():
         write_predictions(out_dir, name, preds, dm.videos.get(name, []))
-    doc = write_results(out_dir, module.test_results, str(cfg["data"]["name"]), meta)
+    doc = write_results(out_dir, module.test_results, train_set, meta)
     print_table(doc, title)
     return doc
 
@@ -211,7 +213,7 @@ def run(cfg: Any, callbacks: Sequence = (), run_dir: Path | None = None) -> dict
     }  # fmt: skip
     for lg in loggers:
         lg.finalize("success")
-    return finish(module, dm, run_dir, config, meta, f"iid.train: {meta['backbone']} adm={'on' if meta['adm'] else 'off'}"
+    return finish(module, dm, run_dir, str(config["data"]["name"]), meta, f"iid.train: {meta['backbone']} adm={'on' if meta['adm'] else 'off'}"
                   f" trained on {meta['train_set']} ({run_dir})")  # fmt: skip
 
 
