@@ -52,36 +52,59 @@ def solve_poisson_dirichlet0(rhs: torch.Tensor) -> torch.Tensor:
     return _dst1(_dst1(coef, -1), -2) * (4 / ((h + 1) * (w + 1)))
 
 
+def _crop_origins(inside: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, int, int]:
+    """Per-sample top-left (n,), (n,) of a common (h, w) rectangle holding each mask's bounding box
+    plus a one-pixel ring (clipped to the image). inside: (n, 1, H, W) bool."""
+    n, _, hh, ww = inside.shape
+    rows, cols = inside.any(3)[:, 0], inside.any(2)[:, 0]  # (n, H), (n, W)
+    y0 = rows.to(torch.uint8).argmax(1)
+    y1 = hh - rows.flip(1).to(torch.uint8).argmax(1)
+    x0 = cols.to(torch.uint8).argmax(1)
+    x1 = ww - cols.flip(1).to(torch.uint8).argmax(1)
+    h = min(int((y1 - y0).max()) + 2, hh)
+    w = min(int((x1 - x0).max()) + 2, ww)
+    return (y0 - 1).clamp(0, hh - h), (x0 - 1).clamp(0, ww - w), h, w
+
+
 def poisson_blend(
     background: torch.Tensor, foreground: torch.Tensor, mask: torch.Tensor, guidance_erode: int = 3
 ) -> torch.Tensor:
     """Seamless clone of foreground (N, C, H, W) into background inside mask (N, 1, H, W) 0/1.
 
-    cv2.seamlessClone's formulation (NORMAL_CLONE), solved directly: on the rectangle R bounding all
-    masks (plus a one-pixel ring, clipped to the image), find s with Laplacian(s) = div(v) and
-    s = background on the border of R, where the guidance v is the foreground's gradient on edges
-    touching the mask eroded by `guidance_erode` px (cv2 erodes by three 3x3 passes) and the
-    background's elsewhere. Then out = mask * s + (1 - mask) * background: cv2's result inside the
-    mask, and pixels outside the mask never change (cv2 lets the correction spill out to the box).
+    cv2.seamlessClone's formulation (NORMAL_CLONE), solved directly: on a rectangle R around each
+    mask's bounding box (plus a one-pixel ring, clipped to the image; one size for the batch, so a
+    sample's R is its own box when the masks have one size, as a group of partial-swap windows),
+    find s with Laplacian(s) = div(v) and s = background on the border of R, where the guidance v is
+    the foreground's gradient on edges touching the mask eroded by `guidance_erode` px (cv2 erodes
+    by three 3x3 passes) and the background's elsewhere. Then out = mask * s + (1 - mask) * background:
+    cv2's result inside the mask, and pixels outside the mask never change (cv2 lets the correction
+    spill out to the box).
     """
     inside = mask > 0.5
+    has = inside.flatten(1).any(1)
     out = background.clone()
-    rows = inside.any(dim=(0, 1, 3)).nonzero()
-    cols = inside.any(dim=(0, 1, 2)).nonzero()
-    if rows.numel() == 0:
+    idx = has.nonzero()[:, 0]
+    if idx.numel() == 0:
         return out
-    hh, ww = background.shape[-2:]
-    y0, y1 = max(int(rows[0]) - 1, 0), min(int(rows[-1]) + 2, hh)
-    x0, x1 = max(int(cols[0]) - 1, 0), min(int(cols[-1]) + 2, ww)
-    if y1 - y0 < 3 or x1 - x0 < 3:
+    oy, ox, h, w = _crop_origins(inside[idx])
+    if h < 3 or w < 3:
         return out
-    bg = background[..., y0:y1, x0:x1]
-    m = inside[..., y0:y1, x0:x1].to(bg.dtype)
+    # Gather each sample's rectangle: (n, h, w, C) by advanced indexing, then channels first.
+    ys = (oy[:, None] + torch.arange(h, device=oy.device))[:, :, None]  # (n, h, 1)
+    xs = (ox[:, None] + torch.arange(w, device=ox.device))[:, None, :]  # (n, 1, w)
+    n_ = idx[:, None, None]
+
+    def crop(x: torch.Tensor) -> torch.Tensor:
+        return x[n_, :, ys, xs].permute(0, 3, 1, 2)
+
+    bg = crop(background)
+    m = crop(inside).to(bg.dtype)
     g = erode(m, guidance_erode)  # min filter; padding never shrinks a mask touching R's edge
-    d = foreground[..., y0:y1, x0:x1] - bg  # s = bg + u: u carries the guided gradient of fg - bg
-    gx = (d[..., :, 1:] - d[..., :, :-1]) * torch.maximum(g[..., :, 1:], g[..., :, :-1])  # (N, C, h, w-1)
-    gy = (d[..., 1:, :] - d[..., :-1, :]) * torch.maximum(g[..., 1:, :], g[..., :-1, :])  # (N, C, h-1, w)
+    d = crop(foreground) - bg  # s = bg + u: u carries the guided gradient of fg - bg
+    gx = (d[..., :, 1:] - d[..., :, :-1]) * torch.maximum(g[..., :, 1:], g[..., :, :-1])  # (n, C, h, w-1)
+    gy = (d[..., 1:, :] - d[..., :-1, :]) * torch.maximum(g[..., 1:, :], g[..., :-1, :])  # (n, C, h-1, w)
     div = (gx[..., 1:-1, 1:] - gx[..., 1:-1, :-1]) + (gy[..., 1:, 1:-1] - gy[..., :-1, 1:-1])
-    u = solve_poisson_dirichlet0(div)  # (N, C, h-2, w-2) on the interior of R
-    out[..., y0 + 1 : y1 - 1, x0 + 1 : x1 - 1] += m[..., 1:-1, 1:-1] * u
+    u = torch.zeros_like(bg)
+    u[..., 1:-1, 1:-1] = solve_poisson_dirichlet0(div) * m[..., 1:-1, 1:-1]  # u = 0 on R's border
+    out[n_, :, ys, xs] = (bg + u).permute(0, 2, 3, 1)
     return out

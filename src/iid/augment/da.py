@@ -93,16 +93,24 @@ def _invert(m: torch.Tensor) -> torch.Tensor:
     return torch.linalg.inv(full)[:, :2]
 
 
-def warp_images(x: torch.Tensor, m: torch.Tensor, out_size: int, mode: str = "bilinear") -> torch.Tensor:
-    """Warp x (B, C, S, S) by canvas->output affines m (B, 2, 3) into (B, C, out, out); zeros outside."""
-    b, _, hh, ww = x.shape
+def affine_grid(m: torch.Tensor, out_size: int, canvas_size: int) -> torch.Tensor:
+    """grid_sample grid (B, out, out, 2) of canvas->output affines m (B, 2, 3), align_corners=True."""
     inv = _invert(m)  # output px -> canvas px
-    ar = torch.arange(out_size, device=x.device, dtype=torch.float32)
+    ar = torch.arange(out_size, device=m.device, dtype=torch.float32)
     gy, gx = torch.meshgrid(ar, ar, indexing="ij")
     p = torch.stack([gx, gy, torch.ones_like(gx)], -1).view(1, -1, 3)  # (1, out*out, 3)
-    q = p @ inv.transpose(1, 2)  # (B, out*out, 2) canvas px (centres)
-    grid = torch.stack([2 * q[..., 0] / (ww - 1) - 1, 2 * q[..., 1] / (hh - 1) - 1], -1)
-    grid = grid.view(b, out_size, out_size, 2)
+    q = p @ inv.transpose(1, 2)  # (B, out*out, 2) canvas px (centres), exact at integer pixels
+    return (2 * q / (canvas_size - 1) - 1).view(m.shape[0], out_size, out_size, 2)
+
+
+def warp_images(
+    x: torch.Tensor, m: torch.Tensor, out_size: int, mode: str = "bilinear", grid: torch.Tensor | None = None
+) -> torch.Tensor:
+    """Warp x (B, C, S, S) by canvas->output affines m (B, 2, 3) into (B, C, out, out); zeros outside.
+
+    `grid` (from affine_grid) lets several tensors share one grid."""
+    if grid is None:
+        grid = affine_grid(m, out_size, x.shape[-1])
     return F.grid_sample(x.float(), grid, mode=mode, padding_mode="zeros", align_corners=True)
 
 

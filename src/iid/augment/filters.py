@@ -24,21 +24,26 @@ def separable_filter(x: torch.Tensor, k: torch.Tensor, mode: str = "reflect") ->
     """Filter x (N, C, H, W) by the outer product of 1D kernel k (K,) with itself.
 
     `reflect` padding is OpenCV's default BORDER_REFLECT_101, so results match cv2.filter2D.
+    K shifted multiply-adds per axis: for the small kernels used here several times faster on CPU
+    than a one-channel conv2d, and equally fine on GPU.
     """
     n, c, h, w = x.shape
     r = k.numel() // 2
-    y = x.reshape(n * c, 1, h, w)
-    y = F.pad(y, (r, r, r, r), mode=mode)
-    k = k.to(dtype=x.dtype, device=x.device)
-    y = F.conv2d(y, k.view(1, 1, 1, -1))
-    y = F.conv2d(y, k.view(1, 1, -1, 1))
-    return y.reshape(n, c, h, w)
+    y = F.pad(x.reshape(n * c, 1, h, w), (r, r, r, r), mode=mode)[:, 0]  # (N*C, H+2r, W+2r)
+    taps = k.tolist()
+    acc = y[..., :, 0:w] * taps[0]
+    for i in range(1, len(taps)):  # K taps, not a loop over data
+        acc.add_(y[..., :, i : i + w], alpha=taps[i])
+    out = acc[..., 0:h, :] * taps[0]
+    for i in range(1, len(taps)):
+        out.add_(acc[..., i : i + h, :], alpha=taps[i])
+    return out.reshape(n, c, h, w)
 
 
 def gaussian_blur(x: torch.Tensor, sigma: float, size: int | None = None, mode: str = "reflect") -> torch.Tensor:
     """Gaussian blur of x (N, C, H, W) with one sigma for the whole batch."""
     size = size or kernel_size_for(sigma)
-    return separable_filter(x, gaussian_kernel1d(size, sigma, x.device, x.dtype), mode)
+    return separable_filter(x, gaussian_kernel1d(size, sigma), mode)  # taps read on the host
 
 
 def erode(mask: torch.Tensor, radius: int) -> torch.Tensor:

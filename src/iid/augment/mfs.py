@@ -47,10 +47,19 @@ class MFSOutput:
     image: torch.Tensor  # (B, 3, S, S) float in [0, 1]
     kind: torch.Tensor  # (B,) int64, KIND_*
     box: torch.Tensor  # (B, 4) float canvas px x0y0x1y1 (pixel edges); meaningful where kind == PARTIAL
-    swap_mask: torch.Tensor  # (B, 1, S, S) blend weight actually applied (0 where untouched)
+    swap_idx: torch.Tensor  # (n,) int64: the samples MFS blended (the only ones it changed)
+    swap_sub: torch.Tensor  # (n, 1, S, S) blend weight applied to them
     poisson: torch.Tensor  # (B,) bool, Poisson-blended
     elastic: torch.Tensor  # (B,) bool, elastic global mask
     dssim: torch.Tensor | None  # (B, 1, S, S) face-restricted DSSIM (partial samples only), if asked
+
+    @property
+    def swap_mask(self) -> torch.Tensor:
+        """(B, 1, S, S) blend weight actually applied (0 where untouched); built on demand."""
+        b, _, s, _ = self.image.shape
+        full = torch.zeros((b, 1, s, s), device=self.image.device, dtype=self.swap_sub.dtype)
+        full[self.swap_idx] = self.swap_sub
+        return full
 
 
 def window_choices(cfg: MFSConfig) -> list[tuple[int, int]]:
@@ -101,6 +110,11 @@ def _rect_masks(boxes: torch.Tensor, size: int) -> torch.Tensor:
     return (iny[:, :, None] & inx[:, None, :]).to(torch.float32)[:, None]
 
 
+def _unit(x: torch.Tensor) -> torch.Tensor:
+    """uint8 0..255 -> float [0, 1] in one pass; float input as is."""
+    return x * (1 / 255) if x.dtype == torch.uint8 else x.float()
+
+
 def multi_scale_facial_swap(
     fake: torch.Tensor,
     source: torch.Tensor,
@@ -112,9 +126,12 @@ def multi_scale_facial_swap(
     keep_dssim: bool = False,
     inplace: bool = False,
 ) -> MFSOutput:
-    """MFS on a batch. fake/source (B, 3, S, S) float [0, 1]; face_mask (B, 1, S, S) 0/1; label (B,).
+    """MFS on a batch. fake (B, 3, S, S) float [0, 1]; source (B, 3, S, S) float [0, 1] or uint8;
+    face_mask (B, 1, S, S) 0/1 (any dtype); label (B,).
 
-    inplace=True writes the result into `fake` (saves a copy of the batch when the caller owns it).
+    Only the rows of fakes that take a swap are read from source/face_mask and computed on (SSIM
+    and window search for the partial ones, elastic for those drawn for it, each blend for its own
+    subset). inplace=True writes the result into `fake` (saves a copy when the caller owns it).
     """
     b, _, s, _ = fake.shape
     dev = fake.device
@@ -130,46 +147,60 @@ def multi_scale_facial_swap(
     k_dir[u_dir < cfg.p_source_into_fake + cfg.p_fake_into_source] = KIND_FAKE_INTO_SOURCE
     k_dir[u_dir < cfg.p_source_into_fake] = KIND_SOURCE_INTO_FAKE
     kind = torch.where(is_global, k_dir, kind)
-    poisson = u_poisson < cfg.p_poisson
     elastic = is_global & (kind != KIND_KEEP) & (u_elastic < cfg.p_elastic)
 
     box = torch.zeros((b, 4), device=dev)
-    mask = face_mask.to(torch.float32).clone()  # (B, 1, S, S): the region to blend, per sample
     dssim_full = None
+    # Blend groups: (sample indices, their masks (n, 1, S, S) 0/1); the global swaps, then one group
+    # per partial window size (a Poisson solve wants one rectangle size per group).
+    groups: list[tuple[torch.Tensor, torch.Tensor]] = []
+    g_idx = (is_global & (kind != KIND_KEEP)).nonzero()[:, 0]
+    if g_idx.numel():
+        gmask = face_mask[g_idx].to(torch.float32)
+        e_sel = elastic[g_idx].nonzero()[:, 0]
+        if e_sel.numel():
+            e_idx = g_idx[e_sel]
+            alpha = cfg.elastic_alpha[0] + u_alpha[e_idx] * (cfg.elastic_alpha[1] - cfg.elastic_alpha[0])
+            gmask[e_sel] = (elastic_deform(gmask[e_sel], alpha, cfg.elastic_sigma, generator) > 0.5).float()
+        groups.append((g_idx, gmask))
     p_idx = is_partial.nonzero()[:, 0]
     if p_idx.numel():
         wins = torch.tensor(window_choices(cfg), device=dev)  # (2K, 2) (h, w)
         hw = wins[2 * size_idx[p_idx] + (u_orient[p_idx] < 0.5).long()]
-        pbox, pmean, pdssim = choose_windows(fake[p_idx], source[p_idx], mask[p_idx], hw, cfg.crop_size)
+        pbox, pmean, pdssim = choose_windows(fake[p_idx], _unit(source[p_idx]), face_mask[p_idx].float(), hw,
+                                             cfg.crop_size)
         ok = pmean >= cfg.min_dssim  # nothing dissimilar in the face: no artifact to locate
         box[p_idx] = pbox
-        mask[p_idx] = _rect_masks(pbox, s)
         kind[p_idx] = torch.where(ok, KIND_PARTIAL, KIND_UNCHANGED)
         if keep_dssim:
             dssim_full = torch.zeros((b, 1, s, s), device=dev)
             dssim_full[p_idx] = pdssim
-    e_idx = elastic.nonzero()[:, 0]
-    if e_idx.numel():
-        alpha = cfg.elastic_alpha[0] + u_alpha[e_idx] * (cfg.elastic_alpha[1] - cfg.elastic_alpha[0])
-        mask[e_idx] = (elastic_deform(mask[e_idx], alpha, cfg.elastic_sigma, generator) > 0.5).float()
+        p_idx, pbox, hw = p_idx[ok], pbox[ok], hw[ok]
+        for h, w in torch.unique(hw, dim=0).tolist():
+            sel = ((hw[:, 0] == h) & (hw[:, 1] == w)).nonzero()[:, 0]
+            groups.append((p_idx[sel], _rect_masks(pbox[sel], s)))
 
-    swapped = (kind == KIND_SOURCE_INTO_FAKE) | (kind == KIND_FAKE_INTO_SOURCE) | (kind == KIND_PARTIAL)
-    poisson = poisson & swapped
-    # Background / foreground: the source face goes into the fake only for SOURCE_INTO_FAKE.
-    src_bg = (kind != KIND_SOURCE_INTO_FAKE).view(b, 1, 1, 1)
-    out = fake if inplace else fake.clone()  # subsets below are disjoint and gathered before writing
-    swap_mask = torch.zeros((b, 1, s, s), device=dev)
-    a_idx = (swapped & ~poisson).nonzero()[:, 0]
-    if a_idx.numel():
-        bg = torch.where(src_bg[a_idx], source[a_idx], fake[a_idx])
-        fg = torch.where(src_bg[a_idx], fake[a_idx], source[a_idx])
-        alpha_m = soft_mask(mask[a_idx], cfg.blur_kernel, cfg.blur_sigma)
-        out[a_idx] = alpha_blend(bg, fg, alpha_m)
-        swap_mask[a_idx] = alpha_m
-    q_idx = poisson.nonzero()[:, 0]
-    if q_idx.numel():
-        bg = torch.where(src_bg[q_idx], source[q_idx], fake[q_idx])
-        fg = torch.where(src_bg[q_idx], fake[q_idx], source[q_idx])
-        out[q_idx] = poisson_blend(bg, fg, mask[q_idx]).clamp(0, 1)
-        swap_mask[q_idx] = mask[q_idx]
-    return MFSOutput(out, kind, box, swap_mask, poisson, elastic & swapped, dssim_full)
+    poisson = (u_poisson < cfg.p_poisson) & ((kind == KIND_SOURCE_INTO_FAKE) | (kind == KIND_FAKE_INTO_SOURCE)
+                                             | (kind == KIND_PARTIAL))
+    out = fake if inplace else fake.clone()  # groups are disjoint and read before they are written
+    swap_idx, swap_sub = [], []
+    for idx, mask in groups:
+        f, src = fake[idx], _unit(source[idx])
+        # Background / foreground: the source face goes into the fake only for SOURCE_INTO_FAKE.
+        into_fake = (kind[idx] == KIND_SOURCE_INTO_FAKE).view(-1, 1, 1, 1)
+        bg, fg = torch.where(into_fake, f, src), torch.where(into_fake, src, f)
+        weight = torch.empty_like(mask)
+        q = poisson[idx]
+        a_sel, q_sel = (~q).nonzero()[:, 0], q.nonzero()[:, 0]
+        if a_sel.numel():
+            weight[a_sel] = soft_mask(mask[a_sel], cfg.blur_kernel, cfg.blur_sigma)
+            bg[a_sel] = alpha_blend(bg[a_sel], fg[a_sel], weight[a_sel])
+        if q_sel.numel():
+            weight[q_sel] = mask[q_sel]
+            bg[q_sel] = poisson_blend(bg[q_sel], fg[q_sel], mask[q_sel]).clamp(0, 1)
+        out[idx] = bg
+        swap_idx.append(idx)
+        swap_sub.append(weight)
+    sidx = torch.cat(swap_idx) if swap_idx else torch.zeros(0, dtype=torch.long, device=dev)
+    ssub = torch.cat(swap_sub) if swap_sub else torch.zeros((0, 1, s, s), device=dev)
+    return MFSOutput(out, kind, box, sidx, ssub, poisson, elastic, dssim_full)

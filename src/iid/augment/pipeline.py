@@ -14,7 +14,15 @@ import torch
 from torch import nn
 
 from iid.augment.config import DAConfig, MFSConfig, da_config, mfs_config
-from iid.augment.da import flip_landmarks, photometric, sample_geometry, warp_boxes, warp_images, warp_points
+from iid.augment.da import (
+    affine_grid,
+    flip_landmarks,
+    photometric,
+    sample_geometry,
+    warp_boxes,
+    warp_images,
+    warp_points,
+)
 from iid.augment.mfs import (
     KIND_FAKE_INTO_SOURCE,
     KIND_KEEP,
@@ -40,8 +48,8 @@ def _check(batch: dict[str, Any], need_source: bool) -> None:
 
 
 def _to_unit(x: torch.Tensor) -> torch.Tensor:
-    """uint8 0..255 -> new float32 tensor in [0, 1]; float input is copied (never modified in place)."""
-    return x.float() / 255 if x.dtype == torch.uint8 else x.float().clone()
+    """uint8 0..255 -> new float32 tensor in [0, 1] (one pass); float input is copied (never modified in place)."""
+    return x * (1 / 255) if x.dtype == torch.uint8 else x.float().clone()
 
 
 class _Seeded(nn.Module):
@@ -69,19 +77,20 @@ def _finish(
     flip: torch.Tensor,
     partial_box: torch.Tensor,
     is_partial: torch.Tensor,
-    swap_mask: torch.Tensor | None,
+    swap: tuple[torch.Tensor, torch.Tensor] | None,
     out_size: int,
     min_box_px: float,
 ) -> tuple[dict[str, Any], dict[str, float]]:
-    """Warp image/masks/landmarks/boxes by m and assemble the output dict."""
+    """Warp image/masks/landmarks/boxes by m and assemble the output dict.
+
+    swap: (indices (n,), blend weights (n, 1, S, S)) of the samples MFS changed, or None."""
     label = batch["label"]
     b = label.shape[0]
     out = dict(batch)
     # One sampling grid for the image and its masks (they must move together).
-    planes = [image, batch["face_mask"].float()] + ([swap_mask] if swap_mask is not None else [])
-    warped = warp_images(torch.cat(planes, 1), m, out_size)
-    out["image"] = warped[:, :3].contiguous()
-    out["face_mask"] = (warped[:, 3:4] > 0.5).to(torch.uint8)
+    grid = affine_grid(m, out_size, image.shape[-1])
+    out["image"] = warp_images(image, m, out_size, grid=grid)
+    out["face_mask"] = (warp_images(batch["face_mask"], m, out_size, grid=grid) > 0.5).to(torch.uint8)
     out["landmarks"] = flip_landmarks(warp_points(batch["landmarks"].float(), m), flip)
     whole = torch.tensor([0.0, 0.0, 1.0, 1.0], device=image.device).expand(b, 4)
     pbox = warp_boxes(partial_box, m, out_size)
@@ -91,8 +100,12 @@ def _finish(
     boxes = torch.where(use[:, None], pbox / out_size, whole)
     out["boxes"] = torch.where(has_box[:, None], boxes, torch.zeros_like(boxes)).float()
     out["has_box"] = has_box
-    if swap_mask is not None:
-        out["swap_mask"] = warped[:, 4:5].contiguous()
+    if swap is not None:
+        idx, sub = swap
+        sm = torch.zeros((b, 1, out_size, out_size), device=image.device)
+        if idx.numel():  # only the swapped samples have a nonzero weight to warp
+            sm[idx] = warp_images(sub, m[idx], out_size, grid=grid[idx])
+        out["swap_mask"] = sm
     areas = (out["boxes"][:, 2] - out["boxes"][:, 0]) * (out["boxes"][:, 3] - out["boxes"][:, 1])
     n_fake = int(has_box.sum())
     stats = {
@@ -122,16 +135,18 @@ class TrainTransform(_Seeded):
         label = batch["label"].to(dev)
         if self.mfs.enabled:
             res = multi_scale_facial_swap(
-                img, _to_unit(batch["source"]), batch["has_source"].to(dev), batch["face_mask"].float(),
+                img, batch["source"], batch["has_source"].to(dev), batch["face_mask"],
                 label, self.mfs, gen, keep_dssim=keep_dssim, inplace=True,
             )
         else:
             kind = torch.where(label == 1, KIND_UNCHANGED, KIND_REAL).to(torch.int64)
             none = torch.zeros(b, dtype=torch.bool, device=dev)
-            res = MFSOutput(img, kind, torch.zeros((b, 4), device=dev), torch.zeros_like(img[:, :1]), none, none, None)
+            res = MFSOutput(img, kind, torch.zeros((b, 4), device=dev), torch.zeros(0, dtype=torch.long, device=dev),
+                            torch.zeros((0, 1, s, s), device=dev), none, none, None)
         m, flip = sample_geometry(b, self.da, gen, dev, s, self.out_size, self.mfs.crop_size)
         is_partial = res.kind == KIND_PARTIAL
-        out, stats = _finish(batch, res.image, m, flip, res.box, is_partial, res.swap_mask, self.out_size,
+        out, stats = _finish(batch, res.image, m, flip, res.box, is_partial, (res.swap_idx, res.swap_sub),
+                             self.out_size,
                              self.da.min_box_px)
         if self.da.enabled:
             out["image"], pstats = photometric(out["image"], self.da, gen)
