@@ -95,12 +95,15 @@ def _invert(m: torch.Tensor) -> torch.Tensor:
 
 def affine_grid(m: torch.Tensor, out_size: int, canvas_size: int) -> torch.Tensor:
     """grid_sample grid (B, out, out, 2) of canvas->output affines m (B, 2, 3), align_corners=True."""
+    b = m.shape[0]
     inv = _invert(m)  # output px -> canvas px
     ar = torch.arange(out_size, device=m.device, dtype=torch.float32)
-    gy, gx = torch.meshgrid(ar, ar, indexing="ij")
-    p = torch.stack([gx, gy, torch.ones_like(gx)], -1).view(1, -1, 3)  # (1, out*out, 3)
-    q = p @ inv.transpose(1, 2)  # (B, out*out, 2) canvas px (centres), exact at integer pixels
-    return (2 * q / (canvas_size - 1) - 1).view(m.shape[0], out_size, out_size, 2)
+    grid = torch.empty((b, out_size, out_size, 2), device=m.device)
+    for k in range(2):  # canvas x, then y: q = a * x_out + (c * y_out + t), by broadcasting (no matmul)
+        a, c, t = (inv[:, k, j].view(b, 1, 1) for j in range(3))
+        q = torch.add(ar.view(1, 1, -1) * a, ar.view(1, -1, 1) * c + t, out=grid[..., k])
+        q.mul_(2).div_(canvas_size - 1).sub_(1)  # exact at integer pixels, as grid_sample reads it back
+    return grid
 
 
 def warp_images(
@@ -141,12 +144,13 @@ def warp_boxes(boxes: torch.Tensor, m: torch.Tensor, out_size: int) -> torch.Ten
 
 
 def photometric(x: torch.Tensor, cfg: DAConfig, gen: torch.Generator) -> tuple[torch.Tensor, dict[str, float]]:
-    """JPEG, colour (brightness, saturation, gamma), Gaussian blur, Gaussian noise on x (B, 3, H, W) in [0, 1]."""
+    """JPEG, colour (brightness, saturation, gamma), Gaussian blur, Gaussian noise on x (B, 3, H, W) in [0, 1].
+
+    In place on x (the caller's fresh warp output); each op runs on its own subset and keeps [0, 1]."""
     b = x.shape[0]
     dev = x.device
     u = torch.rand((4, b), generator=gen, device=dev)
     r = torch.rand((7, b), generator=gen, device=dev)
-    x = x.clone()
     idx = (u[0] < cfg.p_jpeg).nonzero()[:, 0]
     if idx.numel():
         q = cfg.jpeg_quality[0] + r[0, idx] * (cfg.jpeg_quality[1] - cfg.jpeg_quality[0])
@@ -176,4 +180,4 @@ def photometric(x: torch.Tensor, cfg: DAConfig, gen: torch.Generator) -> tuple[t
         "da_blur": bidx.numel() / max(b, 1),
         "da_noise": nidx.numel() / max(b, 1),
     }
-    return x.clamp(0, 1), stats
+    return x, stats

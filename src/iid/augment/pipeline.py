@@ -47,9 +47,19 @@ def _check(batch: dict[str, Any], need_source: bool) -> None:
         raise UserError(f"augment: batch['image'] must be (B, 3, S, S), got {tuple(img.shape)}")
 
 
-def _to_unit(x: torch.Tensor) -> torch.Tensor:
-    """uint8 0..255 -> new float32 tensor in [0, 1] (one pass); float input is copied (never modified in place)."""
-    return x * (1 / 255) if x.dtype == torch.uint8 else x.float().clone()
+def _to_unit(x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+    """uint8 0..255 -> new float32 tensor in [0, 1] (one pass); float input is copied (never modified in
+    place). With mask (B, 1, S, S), returns (B, 4, S, S): the image and the mask as a 4th channel, so
+    that one grid_sample warps both (its cost is mostly per output pixel, not per channel)."""
+    b, c, h, w = x.shape
+    out = torch.empty((b, c + (mask is not None), h, w), device=x.device)
+    if x.dtype == torch.uint8:
+        torch.mul(x, 1 / 255, out=out[:, :c])
+    else:
+        out[:, :c] = x.clamp(0, 1)  # uint8 is in range by construction; float input may not be
+    if mask is not None:
+        out[:, c:] = mask
+    return out
 
 
 class _Seeded(nn.Module):
@@ -81,16 +91,17 @@ def _finish(
     out_size: int,
     min_box_px: float,
 ) -> tuple[dict[str, Any], dict[str, float]]:
-    """Warp image/masks/landmarks/boxes by m and assemble the output dict.
+    """Warp image (B, 3 + 1 face mask, S, S)/masks/landmarks/boxes by m and assemble the output dict.
 
     swap: (indices (n,), blend weights (n, 1, S, S)) of the samples MFS changed, or None."""
     label = batch["label"]
     b = label.shape[0]
     out = dict(batch)
-    # One sampling grid for the image and its masks (they must move together).
+    # One sampling grid for the image, its face mask (4th channel of `image`) and the swap weights.
     grid = affine_grid(m, out_size, image.shape[-1])
-    out["image"] = warp_images(image, m, out_size, grid=grid)
-    out["face_mask"] = (warp_images(batch["face_mask"], m, out_size, grid=grid) > 0.5).to(torch.uint8)
+    warped = warp_images(image, m, out_size, grid=grid)
+    out["image"] = warped[:, :3].contiguous()
+    out["face_mask"] = (warped[:, 3:4] > 0.5).to(torch.uint8)
     out["landmarks"] = flip_landmarks(warp_points(batch["landmarks"].float(), m), flip)
     whole = torch.tensor([0.0, 0.0, 1.0, 1.0], device=image.device).expand(b, 4)
     pbox = warp_boxes(partial_box, m, out_size)
@@ -128,7 +139,8 @@ class TrainTransform(_Seeded):
     @torch.no_grad()
     def forward(self, batch: dict[str, Any], keep_dssim: bool = False) -> dict[str, Any]:
         _check(batch, need_source=self.mfs.enabled)
-        img = _to_unit(batch["image"])
+        buf = _to_unit(batch["image"], batch["face_mask"])  # (B, 4, S, S)
+        img = buf[:, :3]  # MFS writes into this view
         b, _, s, _ = img.shape
         dev = img.device
         gen = self.generator(dev)
@@ -145,9 +157,8 @@ class TrainTransform(_Seeded):
                             torch.zeros((0, 1, s, s), device=dev), none, none, None)
         m, flip = sample_geometry(b, self.da, gen, dev, s, self.out_size, self.mfs.crop_size)
         is_partial = res.kind == KIND_PARTIAL
-        out, stats = _finish(batch, res.image, m, flip, res.box, is_partial, (res.swap_idx, res.swap_sub),
-                             self.out_size,
-                             self.da.min_box_px)
+        out, stats = _finish(batch, buf, m, flip, res.box, is_partial, (res.swap_idx, res.swap_sub),
+                             self.out_size, self.da.min_box_px)
         if self.da.enabled:
             out["image"], pstats = photometric(out["image"], self.da, gen)
             stats.update(pstats)
@@ -196,7 +207,7 @@ class EvalTransform(_Seeded):
     @torch.no_grad()
     def forward(self, batch: dict[str, Any]) -> dict[str, Any]:
         _check(batch, need_source=False)
-        img = _to_unit(batch["image"])
+        img = _to_unit(batch["image"], batch["face_mask"])
         b, _, s, _ = img.shape
         dev = img.device
         m, flip = sample_geometry(b, None, self.generator(dev), dev, s, self.out_size, self.crop_size,
