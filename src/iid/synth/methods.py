@@ -12,7 +12,7 @@ motion, hair) and puts the manipulated face inside; the mechanics imitate the FF
 - FaceShifter: source's inner face at full resolution, colour matched, wide smooth blend.
 
 Celeb-DF gets `celeb_synthesis` (improved swap: colour transfer, elliptic mask, temporal flicker,
-sharpening) and DFDC `dfdc_morph` / `dfdc_gan`: none of them is one of the five above.
+high resolution) and DFDC `dfdc_morph` / `dfdc_gan`: none of them is one of the five above.
 """
 
 from __future__ import annotations
@@ -49,7 +49,7 @@ class Pair:
     source: Scene
     source_video: Rendered | None  # rendered on demand when None (only FaceSwap needs its pixels)
     rng: np.random.Generator
-    heads: dict
+    heads: dict  # per-job cache: identity -> HeadBase, and shared renders
 
     def head(self, ident) -> HeadBase:
         if ident not in self.heads:
@@ -61,10 +61,16 @@ class Pair:
             self.source_video = render_scene(self.source, self.head(self.source.ident))
         return self.source_video
 
-    def swapped(self, expressions=None) -> Rendered:
-        """Target scene with the source's inner face (target outline, hair, pose, light)."""
+    def swapped(self) -> Rendered:
+        """Target scene with the source's inner face (target outline, hair, pose, light).
+
+        Cached in `heads` (shared by a job's pairs): Deepfakes and FaceShifter start from the same render.
+        """
         mixed = self.target.ident.with_inner_face_of(self.source.ident)
-        return render_scene(self.target, self.head(mixed), expressions)
+        key = ("swapped", mixed, id(self.target))
+        if key not in self.heads:
+            self.heads[key] = render_scene(self.target, self.head(mixed))
+        return self.heads[key]
 
 
 # ---------- masks and blending ----------
@@ -251,10 +257,9 @@ def celeb_synthesis(p: Pair) -> Fake:
         (cx, cy), (w, h), ang = cv2.fitEllipse(pts)
         c = (int(round((cx + jitter[t, 0]) * 16)), int(round((cy + jitter[t, 1]) * 16)))
         cv2.ellipse(hard[t], c, (int(w * 0.43 * 16), int(h * 0.45 * 16)), ang, 0, 360, 1.0, -1, cv2.LINE_8, 4)
-    face = _color_transfer(r.frames, p.target_video.frames, hard)
+    # a synthesis at high resolution (Celeb-DF v2 swaps at 256 px): only slightly softer than the camera
+    face = _color_transfer(np.stack([cv2.GaussianBlur(f, (0, 0), 0.8) for f in r.frames]), p.target_video.frames, hard)
     face *= (1 + p.rng.normal(0, 0.03, (T, 1, 1, 3))).astype(np.float32)  # colour flicker over time
-    blur = np.stack([cv2.GaussianBlur(f, (0, 0), 1.5) for f in face])
-    face = face + 0.8 * (face - blur)  # over-sharpened synthesis
     return _finish(p, np.clip(face, 0, 255), soften(hard, 3 * _k(S)), r.landmarks)
 
 
