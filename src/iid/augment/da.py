@@ -93,12 +93,13 @@ def _invert(m: torch.Tensor) -> torch.Tensor:
     return torch.linalg.inv(full)[:, :2]
 
 
-def affine_grid(m: torch.Tensor, out_size: int, canvas_size: int) -> torch.Tensor:
-    """grid_sample grid (B, out, out, 2) of canvas->output affines m (B, 2, 3), align_corners=True."""
+def affine_grid(m: torch.Tensor, out_size: int, canvas_size: int, out: torch.Tensor | None = None) -> torch.Tensor:
+    """grid_sample grid (B, out, out, 2) of canvas->output affines m (B, 2, 3), align_corners=True;
+    written into `out` when given (a reused workspace)."""
     b = m.shape[0]
     inv = _invert(m)  # output px -> canvas px
     ar = torch.arange(out_size, device=m.device, dtype=torch.float32)
-    grid = torch.empty((b, out_size, out_size, 2), device=m.device)
+    grid = torch.empty((b, out_size, out_size, 2), device=m.device) if out is None else out
     for k in range(2):  # canvas x, then y: q = a * x_out + (c * y_out + t), by broadcasting (no matmul)
         a, c, t = (inv[:, k, j].view(b, 1, 1) for j in range(3))
         q = torch.add(ar.view(1, 1, -1) * a, ar.view(1, -1, 1) * c + t, out=grid[..., k])

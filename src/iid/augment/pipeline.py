@@ -47,19 +47,13 @@ def _check(batch: dict[str, Any], need_source: bool) -> None:
         raise UserError(f"augment: batch['image'] must be (B, 3, S, S), got {tuple(img.shape)}")
 
 
-def _to_unit(x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
-    """uint8 0..255 -> new float32 tensor in [0, 1] (one pass); float input is copied (never modified in
-    place). With mask (B, 1, S, S), returns (B, 4, S, S): the image and the mask as a 4th channel, so
-    that one grid_sample warps both (its cost is mostly per output pixel, not per channel)."""
-    b, c, h, w = x.shape
-    out = torch.empty((b, c + (mask is not None), h, w), device=x.device)
-    if x.dtype == torch.uint8:
-        torch.mul(x, 1 / 255, out=out[:, :c])
-    else:
-        out[:, :c] = x.clamp(0, 1)  # uint8 is in range by construction; float input may not be
-    if mask is not None:
-        out[:, c:] = mask
-    return out
+def _to_unit(x: torch.Tensor, out: torch.Tensor | None = None) -> torch.Tensor:
+    """uint8 0..255 -> float32 in [0, 1], into `out` (a reused workspace) or a new tensor; float input
+    is copied and clamped (never modified in place)."""
+    if out is None:
+        out = torch.empty(x.shape, device=x.device)
+    out.copy_(x)
+    return out.mul_(1 / 255) if x.dtype == torch.uint8 else out.clamp_(0, 1)
 
 
 class _Seeded(nn.Module):
@@ -67,11 +61,21 @@ class _Seeded(nn.Module):
         super().__init__()
         self.seed = int(seed)
         self._gens: dict[str, torch.Generator] = {}
+        self._ws: dict[tuple[str, str], torch.Tensor] = {}
 
     def reseed(self, seed: int) -> None:
         """Restart the random stream (e.g. seed + global rank under DDP)."""
         self.seed = int(seed)
         self._gens.clear()
+
+    def workspace(self, name: str, shape: tuple[int, ...], device: torch.device) -> torch.Tensor:
+        """A float32 scratch tensor kept between calls. On CPU every fresh tensor of tens of MB is
+        mmapped and page-faulted in again (~50 ms per 77 MB here), more than most ops on it cost."""
+        key = (name, str(device))
+        ws = self._ws.get(key)
+        if ws is None or tuple(ws.shape) != tuple(shape):
+            ws = self._ws[key] = torch.empty(shape, device=device)
+        return ws
 
     def generator(self, device: torch.device) -> torch.Generator:
         key = str(device)
@@ -83,6 +87,7 @@ class _Seeded(nn.Module):
 def _finish(
     batch: dict[str, Any],
     image: torch.Tensor,
+    face_mask: torch.Tensor,
     m: torch.Tensor,
     flip: torch.Tensor,
     partial_box: torch.Tensor,
@@ -90,18 +95,18 @@ def _finish(
     swap: tuple[torch.Tensor, torch.Tensor] | None,
     out_size: int,
     min_box_px: float,
+    grid_ws: torch.Tensor | None = None,
 ) -> tuple[dict[str, Any], dict[str, float]]:
-    """Warp image (B, 3 + 1 face mask, S, S)/masks/landmarks/boxes by m and assemble the output dict.
+    """Warp image (B, 3, S, S), face_mask (B, 1, S, S) float, landmarks, boxes by m; assemble the output dict.
 
     swap: (indices (n,), blend weights (n, 1, S, S)) of the samples MFS changed, or None."""
     label = batch["label"]
     b = label.shape[0]
     out = dict(batch)
-    # One sampling grid for the image, its face mask (4th channel of `image`) and the swap weights.
-    grid = affine_grid(m, out_size, image.shape[-1])
-    warped = warp_images(image, m, out_size, grid=grid)
-    out["image"] = warped[:, :3].contiguous()
-    out["face_mask"] = (warped[:, 3:4] > 0.5).to(torch.uint8)
+    # One sampling grid for the image, its face mask and the swap weights (they move together).
+    grid = affine_grid(m, out_size, image.shape[-1], grid_ws)
+    out["image"] = warp_images(image, m, out_size, grid=grid)
+    out["face_mask"] = (warp_images(face_mask, m, out_size, grid=grid) > 0.5).to(torch.uint8)
     out["landmarks"] = flip_landmarks(warp_points(batch["landmarks"].float(), m), flip)
     whole = torch.tensor([0.0, 0.0, 1.0, 1.0], device=image.device).expand(b, 4)
     pbox = warp_boxes(partial_box, m, out_size)
@@ -139,10 +144,10 @@ class TrainTransform(_Seeded):
     @torch.no_grad()
     def forward(self, batch: dict[str, Any], keep_dssim: bool = False) -> dict[str, Any]:
         _check(batch, need_source=self.mfs.enabled)
-        buf = _to_unit(batch["image"], batch["face_mask"])  # (B, 4, S, S)
-        img = buf[:, :3]  # MFS writes into this view
+        dev = batch["image"].device
+        img = _to_unit(batch["image"], self.workspace("image", batch["image"].shape, dev))  # MFS writes in place
+        face = self.workspace("face", batch["face_mask"].shape, dev).copy_(batch["face_mask"])
         b, _, s, _ = img.shape
-        dev = img.device
         gen = self.generator(dev)
         label = batch["label"].to(dev)
         if self.mfs.enabled:
@@ -157,8 +162,9 @@ class TrainTransform(_Seeded):
                             torch.zeros((0, 1, s, s), device=dev), none, none, None)
         m, flip = sample_geometry(b, self.da, gen, dev, s, self.out_size, self.mfs.crop_size)
         is_partial = res.kind == KIND_PARTIAL
-        out, stats = _finish(batch, buf, m, flip, res.box, is_partial, (res.swap_idx, res.swap_sub),
-                             self.out_size, self.da.min_box_px)
+        grid_ws = self.workspace("grid", (b, self.out_size, self.out_size, 2), dev)
+        out, stats = _finish(batch, img, face, m, flip, res.box, is_partial, (res.swap_idx, res.swap_sub),
+                             self.out_size, self.da.min_box_px, grid_ws)
         if self.da.enabled:
             out["image"], pstats = photometric(out["image"], self.da, gen)
             stats.update(pstats)
@@ -207,13 +213,14 @@ class EvalTransform(_Seeded):
     @torch.no_grad()
     def forward(self, batch: dict[str, Any]) -> dict[str, Any]:
         _check(batch, need_source=False)
-        img = _to_unit(batch["image"], batch["face_mask"])
+        dev = batch["image"].device
+        img = _to_unit(batch["image"], self.workspace("image", batch["image"].shape, dev))
+        face = self.workspace("face", batch["face_mask"].shape, dev).copy_(batch["face_mask"])
         b, _, s, _ = img.shape
-        dev = img.device
         m, flip = sample_geometry(b, None, self.generator(dev), dev, s, self.out_size, self.crop_size,
                                   self.face_scale)
         none = torch.zeros(b, dtype=torch.bool, device=dev)
-        out, stats = _finish(batch, img, m, flip, torch.zeros((b, 4), device=dev), none, None, self.out_size, 0.0)
+        out, stats = _finish(batch, img, face, m, flip, torch.zeros((b, 4), device=dev), none, None, self.out_size, 0.0)
         out["stats"] = stats
         return out
 
