@@ -2,8 +2,8 @@
 
 Poisson blending (Perez et al. 2003, paper eq. 3) in cv2.seamlessClone's formulation, the
 reference's blender: a gradient-domain solve on a rectangle, done directly by a batched DST-I
-(torch.fft) for every sample and channel at once, no iterations. Pixels outside the mask are never
-changed.
+(matmuls with the DST matrices) for every sample and channel at once, no iterations. Pixels
+outside the mask are never changed.
 """
 
 from __future__ import annotations
@@ -27,29 +27,29 @@ def alpha_blend(background: torch.Tensor, foreground: torch.Tensor, alpha: torch
     return background + alpha * (foreground - background)
 
 
-def _dst1(x: torch.Tensor, dim: int) -> torch.Tensor:
-    """Unnormalised DST-I along `dim` (X_k = sum_n x_n sin(pi k n / (N + 1)), k, n = 1..N), by one rfft
-    of the odd extension [0, x, 0, -reversed x] of length 2(N + 1)."""
-    x = x.movedim(dim, -1)
-    z = torch.zeros_like(x[..., :1])
-    ext = torch.cat([z, x, z, -x.flip(-1)], -1)
-    y = -torch.fft.rfft(ext, dim=-1).imag[..., 1 : x.shape[-1] + 1] / 2
-    return y.movedim(-1, dim)
+def _dst1_matrix(n: int, device, dtype) -> torch.Tensor:
+    """(n, n) symmetric DST-I matrix S[k, j] = sin(pi (k + 1)(j + 1) / (n + 1)); S @ S = (n + 1) / 2 * I."""
+    k = torch.arange(1, n + 1, device=device, dtype=torch.float64)
+    return torch.sin(torch.pi * k[:, None] * k[None] / (n + 1)).to(dtype)
 
 
 def solve_poisson_dirichlet0(rhs: torch.Tensor) -> torch.Tensor:
     """u (..., H, W) with 5-point Laplacian(u) = rhs on the grid and u = 0 on the ring just outside it.
 
     Direct: the DST-I diagonalises that Laplacian (eigenvalues 2cos(pi k/(H+1)) + 2cos(pi l/(W+1)) - 4).
+    The transforms are matmuls with the DST matrices: at these sizes (< 256) faster than an FFT of the
+    odd extension on CPU, and plain GEMMs on GPU.
     """
     h, w = rhs.shape[-2:]
     dt = rhs.dtype
-    ky = torch.arange(1, h + 1, device=rhs.device, dtype=dt)
-    kx = torch.arange(1, w + 1, device=rhs.device, dtype=dt)
+    sh, sw = _dst1_matrix(h, rhs.device, dt), _dst1_matrix(w, rhs.device, dt)
+    ky = torch.arange(1, h + 1, device=rhs.device, dtype=torch.float64)
+    kx = torch.arange(1, w + 1, device=rhs.device, dtype=torch.float64)
     lam = (2 * torch.cos(torch.pi * ky / (h + 1)) - 2)[:, None] + (2 * torch.cos(torch.pi * kx / (w + 1)) - 2)[None]
-    coef = _dst1(_dst1(rhs, -1), -2) / lam
-    # DST-I is its own inverse up to 2 / (N + 1) per axis.
-    return _dst1(_dst1(coef, -1), -2) * (4 / ((h + 1) * (w + 1)))
+    # DST-I is its own inverse up to 2 / (N + 1) per axis: fold both factors into the eigenvalues.
+    scale = (4 / ((h + 1) * (w + 1)) / lam).to(dt)
+    coef = sh @ (rhs @ sw) * scale
+    return sh @ (coef @ sw)
 
 
 def _crop_origins(inside: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, int, int]:

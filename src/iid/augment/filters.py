@@ -50,4 +50,6 @@ def erode(mask: torch.Tensor, radius: int) -> torch.Tensor:
     """Binary/soft erosion of mask (N, 1, H, W) by a (2r+1) square (min filter)."""
     if radius <= 0:
         return mask
-    return -F.max_pool2d(-mask, 2 * radius + 1, stride=1, padding=radius)
+    k = 2 * radius + 1  # a square min filter is separable: a row pass then a column pass
+    y = F.max_pool2d(-mask, (1, k), stride=1, padding=(0, radius))
+    return -F.max_pool2d(y, (k, 1), stride=1, padding=(radius, 0))
