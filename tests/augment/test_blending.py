@@ -113,3 +113,17 @@ def test_elastic_deforms_but_keeps_the_mask_roughly_in_place():
     frac = changed.float().mean((1, 2, 3))
     assert (frac > 0.001).all() and (frac < 0.2).all()
     assert not torch.equal(out[0], out[1])  # each sample its own field
+
+
+def test_jpeg_roundtrip_matches_opencv():
+    from iid.augment.jpeg import jpeg_roundtrip
+
+    x = F.interpolate(torch.rand(2, 3, 14, 14, generator=torch.Generator().manual_seed(3)), size=(112, 112),
+                      mode="bilinear")
+    for q in (15, 80):
+        ours = jpeg_roundtrip(x, torch.full((2,), float(q)))[0].permute(1, 2, 0).numpy() * 255
+        img = (x[0].permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)
+        _, enc = cv2.imencode(".jpg", img[..., ::-1], [cv2.IMWRITE_JPEG_QUALITY, q])
+        ref = cv2.imdecode(enc, cv2.IMREAD_COLOR)[..., ::-1].astype(np.float32)
+        # a real codec: far closer to libjpeg's output than to its input
+        assert np.abs(ours - ref).mean() < 0.3 * np.abs(img - ref).mean() + 0.5, q
