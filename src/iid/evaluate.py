@@ -22,7 +22,7 @@ log = logging.getLogger("iid.evaluate")
 
 def eval_config(cfg: Any, train_cfg: dict[str, Any]) -> dict[str, Any]:
     """The checkpoint's config with the evaluate command's overrides applied."""
-    from iid.module import plain_config
+    from iid.runs import plain_config
 
     args = plain_config(cfg)
     config = copy.deepcopy(train_cfg)

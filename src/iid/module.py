@@ -28,17 +28,11 @@ from iid.losses import DetectorLoss
 from iid.metrics import METRIC_KEYS, FrameScores
 from iid.models.detector import Detector
 from iid.optim import build_optimizer
+from iid.runs import plain_config
+
+__all__ = ["CONFIG_KEY", "DetectorModule", "build_loss", "build_model", "load_checkpoint", "plain_config"]
 
 CONFIG_KEY = "iid_config"  # checkpoint entry holding the composed config (plain dict)
-
-
-def plain_config(cfg: Any) -> dict[str, Any]:
-    """A resolved plain-dict copy of a config (DictConfig or mapping): safe for weights_only loads."""
-    from omegaconf import DictConfig, OmegaConf
-
-    if isinstance(cfg, DictConfig):
-        return OmegaConf.to_container(cfg, resolve=True, throw_on_missing=False)  # type: ignore[return-value]
-    return OmegaConf.to_container(OmegaConf.create(dict(cfg)), resolve=True)  # type: ignore[return-value]
 
 
 def _get(node: Mapping[str, Any] | None, key: str, default: Any = None) -> Any:

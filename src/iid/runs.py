@@ -21,12 +21,20 @@ from pathlib import Path
 from typing import Any
 
 from iid.errors import UserError
-from iid.metrics import METRIC_KEYS
 
 CONF_DIR = Path(__file__).resolve().parents[2] / "conf"
 # (results key, table header); ACC/LogLoss/EER/AP are video-level here, results.json has both levels
 TABLE_COLUMNS = (("video_auc", "video AUC"), ("frame_auc", "frame AUC"), ("video_acc", "ACC"),
                  ("video_logloss", "LogLoss"), ("video_eer", "EER"), ("video_ap", "AP"))
+
+
+def plain_config(cfg: Any) -> dict[str, Any]:
+    """A resolved plain-dict copy of a config (DictConfig or mapping): safe for weights_only loads."""
+    from omegaconf import DictConfig, OmegaConf
+
+    if isinstance(cfg, DictConfig):
+        return OmegaConf.to_container(cfg, resolve=True, throw_on_missing=False)  # type: ignore[return-value]
+    return OmegaConf.to_container(OmegaConf.create(dict(cfg)), resolve=True)  # type: ignore[return-value]
 
 
 # -- command line ---------------------------------------------------------------------------------
@@ -94,7 +102,7 @@ class LastCheckpoint:
         self._saved_step = -1
 
     def _save(self, trainer) -> None:
-        if trainer.sanity_checking or trainer.global_step == self._saved_step:
+        if trainer.sanity_checking:
             return
         tmp = self.path.with_suffix(".ckpt.tmp")
         trainer.save_checkpoint(tmp)  # collective under DDP; rank 0 writes
@@ -104,10 +112,11 @@ class LastCheckpoint:
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
         n = self.every_n_steps
-        if n and trainer.global_step % n == 0:
+        if n and trainer.global_step % n == 0 and trainer.global_step != self._saved_step:
             self._save(trainer)
 
     def on_train_epoch_end(self, trainer, pl_module) -> None:
+        # always: a checkpoint from the epoch's last batch-end would resume as a mid-epoch one
         self._save(trainer)
 
 
@@ -132,11 +141,22 @@ def wandb_mode(env: Mapping[str, str] | None = None, netrc_path: str | None = No
     return "online" if wandb_logged_in(env, netrc_path) else "offline"
 
 
-def build_loggers(cfg_logger: Mapping[str, Any], run_dir: Path, config: Mapping[str, Any]) -> list:
+def csv_version(run_dir: Path, resuming: bool) -> str:
+    """"" (csv/metrics.csv) for a fresh run; resume_<k> for the k-th resumption, so a resumed run
+    never overwrites the log of the steps before the kill."""
+    if not resuming:
+        return ""
+    k = 1
+    while (run_dir / "csv" / f"resume_{k}").exists():
+        k += 1
+    return f"resume_{k}"
+
+
+def build_loggers(cfg_logger: Mapping[str, Any], run_dir: Path, config: Mapping[str, Any], resuming: bool = False) -> list:
     """CSV logger always; W&B too when logger.wandb (offline unless the user is logged in)."""
     from pytorch_lightning.loggers import CSVLogger
 
-    loggers: list = [CSVLogger(save_dir=str(run_dir), name="csv", version="")]
+    loggers: list = [CSVLogger(save_dir=str(run_dir), name="csv", version=csv_version(run_dir, resuming))]
     if cfg_logger.get("wandb", False):
         from pytorch_lightning.loggers import WandbLogger
 
@@ -168,6 +188,7 @@ def write_results(
     meta: Mapping[str, Any],
 ) -> dict[str, Any]:
     """results.json (meta + per test set metrics) and results.csv (one row per test set)."""
+    from iid.metrics import METRIC_KEYS
     out_dir.mkdir(parents=True, exist_ok=True)
     rows = []
     for name, res in results.items():

@@ -24,6 +24,7 @@ from iid.runs import (
     build_loggers,
     check_group_overrides,
     hydra_run_dir,
+    plain_config,
     print_table,
     resume_checkpoint,
     write_predictions,
@@ -172,17 +173,22 @@ def finish(module, dm, out_dir: Path, train_set: str, meta: dict[str, Any], titl
     return doc
 
 
-def run(cfg: Any, callbacks: Sequence = (), run_dir: Path | None = None) -> dict[str, Any]:
-    """Train + test with a composed config (DictConfig or mapping); returns the results document."""
+def run(cfg: Any, callbacks: Sequence = (), run_dir: Path | None = None, test: bool = True) -> dict[str, Any]:
+    """Train + test with a composed config (DictConfig or mapping); returns the results document
+    (test=False: fit only, returns the run's metadata)."""
+    config = plain_config(cfg)
+    check_config(config)  # before the heavy imports: a bad value fails in a second
+
     import pytorch_lightning as pl
 
-    from iid.module import DetectorModule, plain_config
+    from iid.module import DetectorModule
 
-    config = plain_config(cfg)
-    check_config(config)
     run_dir = Path(run_dir or hydra_run_dir(config.get("run_dir", "runs/default")))
     run_dir.mkdir(parents=True, exist_ok=True)
     (run_dir / "config.json").write_text(json.dumps(config, indent=2) + "\n")  # also outside Hydra
+    ckpt = resume_checkpoint(config.get("resume"), run_dir)
+    if ckpt:
+        log.info("resuming from %s", ckpt)
     t0 = time.perf_counter()
     ensure_data(config)
     t_data = time.perf_counter() - t0
@@ -190,17 +196,17 @@ def run(cfg: Any, callbacks: Sequence = (), run_dir: Path | None = None) -> dict
     dm = build_datamodule(config)
     dm.setup("fit")
     module = DetectorModule(config)
-    loggers = build_loggers(config.get("logger") or {}, run_dir, config)
+    loggers = build_loggers(config.get("logger") or {}, run_dir, config, resuming=ckpt is not None)
     trainer, best = make_trainer(config, run_dir, loggers, callbacks, has_val="val" in dm.rows)
-    ckpt = resume_checkpoint(config.get("resume"), run_dir)
-    if ckpt:
-        log.info("resuming from %s", ckpt)
     t1 = time.perf_counter()
     trainer.fit(module, datamodule=dm, ckpt_path=ckpt)
     t_fit = time.perf_counter() - t1
     if trainer.interrupted:
         raise UserError(f"training was interrupted; run again with run_dir={run_dir} to resume")
     chosen = best.best_model_path if best is not None and best.best_model_path else str(run_dir / "checkpoints" / "last.ckpt")
+    if not test:
+        return {"run_dir": str(run_dir), "checkpoint": chosen, "global_step": trainer.global_step,
+                "epochs": trainer.current_epoch, "module": module}  # fmt: skip
     t2 = time.perf_counter()
     trainer.test(module, datamodule=dm, ckpt_path=chosen, verbose=False)
     meta = {
