@@ -1,16 +1,21 @@
 """MFS + DA throughput: batched torch transform vs the per-sample NumPy/OpenCV reference design.
 
     .venv/bin/python benchmarks/run_augment.py [--batch 128] [--reps 3] [--device auto|cpu|cuda]
+        [--threads N] [--thp]
 
 Both sides get the same inputs: a batch of `--batch` canvases 256x256 (half fakes with a source,
 smooth random faces inside an elliptic hull), the default mfs=on / da=on settings. Prints images/s
 of each and their ratio, measured in this one run. On CUDA it also times ResNet-34 (timm, random
 init) bf16 forward+backward at the same batch size, the training step the transform must keep up with.
+--thp sets THP_MEM_ALLOC_ENABLE=1 (torch's CPU allocator then backs big tensors with huge pages,
+avoiding most page faults of fresh 50-100 MB tensors); it must be set before the first big allocation.
+The load average is printed: the machine may be shared, and the ratio is only meaningful within one run.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import time
 
 import torch
@@ -103,16 +108,24 @@ def main() -> None:
     ap.add_argument("--reps", type=int, default=3)
     ap.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     ap.add_argument("--fake-share", type=float, default=0.5)
+    ap.add_argument("--threads", type=int, default=0, help="torch.set_num_threads (0: leave torch's default)")
+    ap.add_argument("--thp", action="store_true", help="THP_MEM_ALLOC_ENABLE=1 for torch's CPU allocator")
     args = ap.parse_args()
+    if args.thp:
+        os.environ["THP_MEM_ALLOC_ENABLE"] = "1"
+    if args.threads > 0:
+        torch.set_num_threads(args.threads)
     device = torch.device("cuda" if args.device == "auto" and torch.cuda.is_available() else
                           ("cpu" if args.device == "auto" else args.device))
     batch = make_batch(args.batch, fake_share=args.fake_share)
     print(f"MFS+DA, batch {args.batch} canvases 256 -> 224, {int(batch['label'].sum())} fakes, "
-          f"torch threads {torch.get_num_threads()}")
+          f"torch threads {torch.get_num_threads()}, THP_MEM_ALLOC_ENABLE={os.environ.get('THP_MEM_ALLOC_ENABLE', '0')}, "
+          f"load average {os.getloadavg()[0]:.2f}")
     ref = time_reference(batch, max(1, args.reps))
     print(f"per-sample NumPy/OpenCV reference (CPU): {ref:8.1f} images/s")
     cpu = time_batched(batch, torch.device("cpu"), args.reps)
-    print(f"batched torch on cpu:                    {cpu:8.1f} images/s   ratio {cpu / ref:.2f}x")
+    print(f"batched torch on cpu:                    {cpu:8.1f} images/s   ratio {cpu / ref:.2f}x   "
+          f"(load average now {os.getloadavg()[0]:.2f})")
     if device.type == "cuda":
         gpu = time_batched(batch, device, max(args.reps, 10))
         net = time_resnet34(args.batch, device)
