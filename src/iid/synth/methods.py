@@ -12,7 +12,7 @@ motion, hair) and puts the manipulated face inside; the mechanics imitate the FF
 - FaceShifter: source's inner face at full resolution, colour matched, wide smooth blend.
 
 Celeb-DF gets `celeb_synthesis` (improved swap: colour transfer, elliptic mask, temporal flicker,
-high resolution) and DFDC `dfdc_morph` / `dfdc_gan`: none of them is one of the five above.
+full resolution) and DFDC `dfdc_morph` / `dfdc_gan`: none of them is one of the five above.
 """
 
 from __future__ import annotations
@@ -257,10 +257,11 @@ def celeb_synthesis(p: Pair) -> Fake:
         (cx, cy), (w, h), ang = cv2.fitEllipse(pts)
         c = (int(round((cx + jitter[t, 0]) * 16)), int(round((cy + jitter[t, 1]) * 16)))
         cv2.ellipse(hard[t], c, (int(w * 0.43 * 16), int(h * 0.45 * 16)), ang, 0, 360, 1.0, -1, cv2.LINE_8, 4)
-    # a synthesis at high resolution (Celeb-DF v2 swaps at 256 px): only slightly softer than the camera
-    face = _color_transfer(np.stack([cv2.GaussianBlur(f, (0, 0), 0.8) for f in r.frames]), p.target_video.frames, hard)
-    face *= (1 + p.rng.normal(0, 0.03, (T, 1, 1, 3))).astype(np.float32)  # colour flicker over time
-    return _finish(p, np.clip(face, 0, 255), soften(hard, 3 * _k(S)), r.landmarks)
+    # a synthesis at full resolution (Celeb-DF v2's improved swaps): colour transferred, smooth blend;
+    # what is left is the temporal instability of the mask and of the colour
+    face = _color_transfer(r.frames, p.target_video.frames, hard)
+    face *= (1 + p.rng.normal(0, 0.02, (T, 1, 1, 3))).astype(np.float32)
+    return _finish(p, np.clip(face, 0, 255), soften(hard, 4 * _k(S)), r.landmarks)
 
 
 def dfdc_morph(p: Pair) -> Fake:

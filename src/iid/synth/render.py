@@ -221,8 +221,7 @@ def draw_expression(base: HeadBase, expr: Expression) -> tuple[np.ndarray, np.nd
             _ellipse(iris, c, (ident.iris_r * 0.45 * k, ident.iris_r * 0.45 * k), 0, (15, 12, 12))
             w = m.astype(np.float32)[..., None] / 255
             roi[:] = (roi * (1 - w) + iris * w).astype(np.uint8)
-            upper = eye[[0, 1, 2, 3]] if a == 36 else eye[[0, 1, 2, 3]]
-            _line(img, upper, lid, ident.lash + int(k))
+            _line(img, eye[[0, 1, 2, 3]], lid, ident.lash + int(k))  # upper lid, corner to corner
             _line(img, eye[[3, 4, 5, 0]], _col(ident.skin, 0.7), 1)
         else:
             _line(img, eye[[0, 1, 2, 3]], lid, ident.lash + int(k))
@@ -298,12 +297,6 @@ def compose(
     frame[y0:y1, x0:x1] = out.astype(np.uint8)
     alpha[y0:y1, x0:x1] = a
     return frame, alpha
-
-
-def render_head(base: HeadBase, expr: Expression, m: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Canonical head with expression and its landmarks in the frame: (canon_rgb, (68, 2) frame px)."""
-    img, lm = draw_expression(base, expr)
-    return img, apply(m, lm)
 
 
 def make_background(rng: np.random.Generator, size: int, shoulder_x: float, shoulder_y: float) -> np.ndarray:
