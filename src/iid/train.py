@@ -217,8 +217,6 @@ def run(cfg: Any, callbacks: Sequence = (), run_dir: Path | None = None, test: b
         if best is not None and best.best_model_score is not None else None,
         "seconds": {"data": round(t_data, 1), "fit": round(t_fit, 1), "test": round(time.perf_counter() - t2, 1)},
     }  # fmt: skip
-    for lg in loggers:
-        lg.finalize("success")
     return finish(module, dm, run_dir, str(config["data"]["name"]), meta, f"iid.train: {meta['backbone']} adm={'on' if meta['adm'] else 'off'}"
                   f" trained on {meta['train_set']} ({run_dir})")  # fmt: skip
 
