@@ -10,12 +10,11 @@ from __future__ import annotations
 
 import copy
 import logging
-import sys
 from pathlib import Path
 from typing import Any
 
-from iid.errors import UserError, exit_on_user_error
-from iid.runs import CONF_DIR, check_group_overrides, hydra_run_dir
+from iid.errors import UserError
+from iid.runs import hydra_entry, hydra_run_dir
 
 log = logging.getLogger("iid.evaluate")
 
@@ -75,18 +74,8 @@ def evaluate(cfg: Any, out_dir: Path | None = None) -> dict[str, Any]:
     return finish(module, dm, out_dir, meta["train_set"], meta, f"iid.evaluate: {ckpt_path} (trained on {meta['train_set']})")
 
 
-@exit_on_user_error  # inside hydra.main: Hydra would print a traceback for an escaping exception
-def _main(cfg) -> None:
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    evaluate(cfg)
-
-
-@exit_on_user_error
 def main() -> None:
-    import hydra
-
-    check_group_overrides(sys.argv[1:])
-    hydra.main(config_path=str(CONF_DIR), config_name="evaluate", version_base="1.3")(_main)()
+    hydra_entry("evaluate", evaluate)
 
 
 if __name__ == "__main__":

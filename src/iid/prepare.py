@@ -20,7 +20,8 @@ from iid.data.faces import LandmarkBackend, get_backend
 from iid.data.records import VideoRecord
 from iid.data.sources import get_reader
 from iid.data.writer import pack_split, read_meta, shard_path, write_manifest, write_shard
-from iid.errors import UserError, exit_on_user_error
+from iid.errors import UserError
+from iid.runs import hydra_entry
 
 log = logging.getLogger(__name__)
 
@@ -187,9 +188,7 @@ def _from_config(cfg) -> list[dict]:
     return calls
 
 
-@exit_on_user_error  # inside hydra.main: Hydra would print a traceback for an escaping exception
-def _main(cfg) -> None:
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+def _prepare_all(cfg) -> None:
     for call in _from_config(cfg):
         summary = prepare_dataset(**call)
         print(
@@ -200,10 +199,7 @@ def _main(cfg) -> None:
 
 
 def main() -> None:
-    import hydra
-
-    config_dir = str(Path(__file__).resolve().parents[2] / "conf")
-    hydra.main(config_path=config_dir, config_name="prepare", version_base="1.3")(_main)()
+    hydra_entry("prepare", _prepare_all)
 
 
 if __name__ == "__main__":

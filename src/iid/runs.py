@@ -16,11 +16,11 @@ import netrc
 import os
 import re
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from iid.errors import UserError
+from iid.errors import UserError, exit_on_user_error
 
 CONF_DIR = Path(__file__).resolve().parents[2] / "conf"
 # (results key, table header); ACC/LogLoss/EER/AP are video-level here, results.json has both levels
@@ -38,6 +38,25 @@ def plain_config(cfg: Any) -> dict[str, Any]:
 
 
 # -- command line ---------------------------------------------------------------------------------
+def hydra_entry(config_name: str, job: Callable[[Any], Any]) -> None:
+    """Run `job(cfg)` as a Hydra app on conf/<config_name>.yaml: the one shape of every entry point.
+
+    Unknown group options end in one line before Hydra starts; a UserError inside the job too
+    (hydra.main would otherwise print a traceback for an escaping exception).
+    """
+    import logging
+
+    import hydra
+
+    @exit_on_user_error
+    def _job(cfg) -> None:
+        logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+        job(cfg)
+
+    exit_on_user_error(check_group_overrides)(sys.argv[1:])
+    hydra.main(config_path=str(CONF_DIR), config_name=config_name, version_base="1.3")(_job)()
+
+
 def check_group_overrides(argv: Sequence[str], conf_dir: Path = CONF_DIR) -> None:
     """`group=option` arguments naming no config file end in one line (Hydra prints a page).
 

@@ -11,18 +11,16 @@ from __future__ import annotations
 import json
 import logging
 import shutil
-import sys
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from iid.errors import UserError, exit_on_user_error
+from iid.errors import UserError
 from iid.runs import (
-    CONF_DIR,
     LastCheckpoint,
     build_loggers,
-    check_group_overrides,
+    hydra_entry,
     hydra_run_dir,
     plain_config,
     print_table,
@@ -226,18 +224,8 @@ def _finite(x: Any) -> float | None:
     return v if v == v and abs(v) != float("inf") else None
 
 
-@exit_on_user_error  # inside hydra.main: Hydra would print a traceback for an escaping exception
-def _main(cfg) -> None:
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    run(cfg)
-
-
-@exit_on_user_error
 def main() -> None:
-    import hydra
-
-    check_group_overrides(sys.argv[1:])
-    hydra.main(config_path=str(CONF_DIR), config_name="config", version_base="1.3")(_main)()
+    hydra_entry("config", run)
 
 
 if __name__ == "__main__":
