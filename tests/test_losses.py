@@ -124,7 +124,7 @@ def test_loss_from_the_adm_config_files():
 
     from omegaconf import OmegaConf
 
-    conf = Path(__file__).resolve().parents[1] / "conf" / "adm"
+    conf = Path(__file__).resolve().parents[1] / "src" / "iid" / "conf" / "adm"
     for name in ("on", "off"):
         cfg = OmegaConf.load(conf / f"{name}.yaml")
         loss = DetectorLoss.from_config(cfg)

@@ -22,7 +22,7 @@ from typing import Any
 
 from iid.errors import UserError, exit_on_user_error
 
-CONF_DIR = Path(__file__).resolve().parents[2] / "conf"
+CONF_DIR = Path(__file__).resolve().parent / "conf"  # shipped in the package (pip install . works)
 # (results key, table header); ACC/LogLoss/EER/AP are video-level here, results.json has both levels
 TABLE_COLUMNS = (("video_auc", "video AUC"), ("frame_auc", "frame AUC"), ("video_acc", "ACC"),
                  ("video_logloss", "LogLoss"), ("video_eer", "EER"), ("video_ap", "AP"))

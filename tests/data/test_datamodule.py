@@ -15,7 +15,7 @@ from iid.data.datamodule import IIDDataModule  # noqa: E402
 from iid.data.records import VideoRecord  # noqa: E402
 from iid.errors import UserError  # noqa: E402
 
-CONF = Path(__file__).parents[2] / "conf" / "data"
+CONF = Path(__file__).parents[2] / "src" / "iid" / "conf" / "data"
 METHODS = ("Deepfakes", "FaceSwap", "Face2Face")
 
 

@@ -138,7 +138,7 @@ def test_detector_from_the_config_files():
 
     from omegaconf import OmegaConf
 
-    conf = Path(__file__).resolve().parents[2] / "conf"
+    conf = Path(__file__).resolve().parents[2] / "src" / "iid" / "conf"
     for yaml in sorted((conf / "backbone").glob("*.yaml")):
         cfg = OmegaConf.load(yaml)
         assert cfg.name == yaml.stem and cfg.name in TIMM_NAMES

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-CONF_DIR = Path(__file__).resolve().parents[2] / "conf"
+CONF_DIR = Path(__file__).resolve().parents[2] / "src" / "iid" / "conf"
 
 
 def tiny_overrides(root: Path, stores: Path) -> list[str]:
