@@ -1,4 +1,4 @@
-"""Prepare throughput: videos/s and frames/s of `iid.prepare` on a synthetic FF++ (oracle landmarks) and
+"""Prepare throughput: videos/s and frames/s of `iid.data.preparation` on a synthetic FF++ (oracle landmarks) and
 on a 640x480 video of real photographs (dlib, when installed). Run: .venv/bin/python benchmarks/run_prepare_throughput.py
 """
 
@@ -11,7 +11,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from iid.prepare import prepare_dataset
+from iid.data.preparation import prepare_dataset
 
 
 def photo_dfdc(root: Path, n_videos: int = 4, n_frames: int = 64) -> None:

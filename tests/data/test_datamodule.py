@@ -242,7 +242,7 @@ def test_lightning_fit_and_test_run_on_the_loaders(stores):
 
 def test_on_stores_built_by_prepare(synthetic_root, tmp_path):
     """The stores `prepare` writes from the synthetic benchmark load, train and evaluate."""
-    from iid.prepare import prepare_dataset
+    from iid.data.preparation import prepare_dataset
 
     store = tmp_path / "stores"
     for reader, sub in [("ffpp", "FaceForensics++"), ("celebdf", "Celeb-DF-v2"), ("dfdc", "DFDC")]:

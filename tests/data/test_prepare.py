@@ -11,7 +11,7 @@ import cv2
 import numpy as np
 import pytest
 
-import iid.prepare as prep
+import iid.data.preparation as prep
 from iid.data.faces import procedural_face_68, template
 from iid.data.store import FrameStore
 from iid.data.video import write_video

@@ -1,7 +1,7 @@
 """One video -> its store rows: decode N frames, landmarks, 5-point alignment onto the canvas, hull mask,
 and for a fake its source frames (same indices) warped by the fake's matrix.
 
-Called once per video by `iid.prepare` (in worker processes); never in the training hot path.
+Called once per video by `iid.data.preparation` (in worker processes); never in the training hot path.
 """
 
 from __future__ import annotations
