@@ -18,7 +18,7 @@ def photo_dfdc(root: Path, n_videos: int = 4, n_frames: int = 64) -> None:
     import matplotlib
     import skimage
 
-    from iid.data.video import write_video
+    from iid.synth.video import write_video
 
     astro = cv2.imread(str(Path(skimage.__file__).parent / "data" / "astronaut.png"))[:, :, ::-1]
     grace = cv2.imread(str(Path(matplotlib.get_data_path()) / "sample_data" / "grace_hopper.jpg"))[:, :, ::-1]
@@ -31,7 +31,7 @@ def photo_dfdc(root: Path, n_videos: int = 4, n_frames: int = 64) -> None:
         x0 = (640 - photo.shape[1]) // 2
         img[:, x0 : x0 + photo.shape[1]] = photo
         frames = np.stack([np.roll(img, (i % 7, i % 11), axis=(0, 1)) for i in range(n_frames)])
-        write_video(root / f"v{v}.mp4", frames)
+        write_video(root / f"v{v}.mp4", frames, crf=18)
         rows.append(f"v{v}.mp4,0")
     (root / "labels.csv").write_text("\n".join(rows) + "\n")
 

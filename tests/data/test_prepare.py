@@ -12,9 +12,12 @@ import numpy as np
 import pytest
 
 import iid.data.preparation as prep
-from iid.data.faces import procedural_face_68, template
+from iid.data.faces import template
 from iid.data.store import FrameStore
-from iid.data.video import write_video
+from iid.synth.video import write_video
+
+sys.path.insert(0, str(Path(__file__).parent))
+from face_fixture import procedural_face_68  # noqa: E402
 
 H = W = 96
 T = 10  # frames per fixture video
@@ -29,7 +32,7 @@ def face_video(path: Path, n: int = T, level: int | None = None, step: int = 0) 
         cv2.circle(img, (48, 52), 10, (20, 20, 20), -1)
         frames.append(img)
         lms.append(lm)
-    write_video(path, np.stack(frames))
+    write_video(path, np.stack(frames), crf=18)
     np.save(path.with_name(path.stem + ".landmarks.npy"), np.stack(lms).astype(np.float32))
 
 

@@ -98,27 +98,6 @@ def sample_video(path: str | Path, n: int) -> tuple[np.ndarray, dict[int, np.nda
     return indices, read_frames(path, indices)
 
 
-def write_video(path: str | Path, frames: np.ndarray, fps: int = 25, crf: int = 18) -> Path:
-    """Write `frames` (T, H, W, 3) uint8 RGB as H.264 mp4 (used by fixtures and the synthetic data).
-
-    H and W must be even (yuv420p).
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    frames = np.asarray(frames, dtype=np.uint8)
-    with av.open(str(path), mode="w") as container:
-        stream = container.add_stream("libx264", rate=fps)
-        stream.width, stream.height = int(frames.shape[2]), int(frames.shape[1])
-        stream.pix_fmt = "yuv420p"
-        stream.options = {"crf": str(crf), "preset": "ultrafast"}
-        for img in frames:
-            for packet in stream.encode(av.VideoFrame.from_ndarray(img, format="rgb24")):
-                container.mux(packet)
-        for packet in stream.encode():
-            container.mux(packet)
-    return path
-
-
 # ----------------------------------------------------------------------------- frame folders
 
 
