@@ -1,11 +1,17 @@
-"""A drawn 68-point face for fixtures: alignment tests, oracle sidecars, DeepfakeBench landmark files.
+"""Drawn faces for fixtures: a 68-point shape (alignment tests, oracle sidecars, DeepfakeBench landmark
+files) and short videos of it with their oracle sidecars.
 
 Imported by the data tests (`sys.path` insert: pytest runs in importlib mode).
 """
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import cv2
 import numpy as np
+
+from iid.synth.video import write_video
 
 
 def procedural_face_68(center: tuple[float, float] = (112.0, 112.0), iod: float = 53.0) -> np.ndarray:
@@ -37,3 +43,20 @@ def procedural_face_68(center: tuple[float, float] = (112.0, 112.0), iod: float 
     out = np.array(pts, dtype=np.float32)
     assert out.shape == (68, 2)
     return out
+
+
+H = W = 96
+T = 10  # frames per fixture video
+
+
+def face_video(path: Path, n: int = T, level: int | None = None, step: int = 0) -> None:
+    """A video whose frame i is flat grey `level + step*i` with a dark face disc, plus its oracle sidecar."""
+    frames, lms = [], []
+    for i in range(n):
+        lm = procedural_face_68((48.0 + (i % 3), 40.0), 24.0)
+        img = np.full((H, W, 3), (level if level is not None else 60) + step * i, np.uint8)
+        cv2.circle(img, (48, 52), 10, (20, 20, 20), -1)
+        frames.append(img)
+        lms.append(lm)
+    write_video(path, np.stack(frames), crf=18)
+    np.save(path.with_name(path.stem + ".landmarks.npy"), np.stack(lms).astype(np.float32))

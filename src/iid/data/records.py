@@ -14,7 +14,7 @@ class VideoRecord:
     video_id: str  # 000_003, id0_0001, ...
     label: int  # 0 real, 1 fake
     split: str  # train / val / test
-    path: str  # video file (or a frame folder for DeepfakeBench)
+    path: str  # video file (or a frame folder for DeepfakeBench); "" when the data set lists no media for it
     identities: tuple[str, ...] = field(default_factory=tuple)  # (target,) or (target, source)
     compression: str = "c23"
     source_key: str | None = None  # key of the paired original video for a fake

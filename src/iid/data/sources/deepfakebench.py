@@ -8,10 +8,17 @@ Frames are already cropped faces saved as <...>/frames/<video>/<frame index:03d>
 <...>/landmarks/<video>/<index>.npy ((81, 2); the first 68 are the iBUG points) and masks at
 <...>/masks/<video>/<index>.png. Record `path` is the frame folder; `prepare` reads its images.
 
-Frame paths in the JSON are often absolute paths of the machine that made it: each is resolved against
-`root` by the longest suffix that exists there. DeepfakeBench lists Celeb-DF's test videos in train too
-and uses test as val; we keep each video in one split only (test > val > train) and, when no val is
-left, take a deterministic identity split of train as for Celeb-DF.
+Frame paths in the JSON are often absolute paths of the machine that made it, with `\\` separators when
+that was Windows: each is resolved against `root` by the longest suffix that exists there. A video whose
+frames folder is not found keeps its record (at the expected path; `prepare` records it as missing), and
+one listed with no frames too (empty path), so the manifest names every video of the JSON.
+
+Records and stores are named after the JSON's data set (`store_name`: FaceForensics++ -> ffpp,
+Celeb-DF-v2 -> celebdf, DFDC -> dfdc, ...), so JSONs of different data sets never share a store and
+FF++-trained models can be tested on the others (`json: Celeb-DF-v2` in a cross test set).
+DeepfakeBench lists Celeb-DF's test videos in train too and uses test as val; we keep each video in one
+split only (test > val > train) and, when no val is left, take a deterministic identity split of train
+as for Celeb-DF.
 """
 
 from __future__ import annotations
@@ -19,7 +26,7 @@ from __future__ import annotations
 import json
 import logging
 import re
-from pathlib import Path
+from pathlib import Path, PurePosixPath, PureWindowsPath
 
 from iid.data.records import REAL, VideoRecord
 from iid.data.sources._common import identity_val_split
@@ -27,7 +34,12 @@ from iid.errors import UserError
 
 log = logging.getLogger(__name__)
 
-DATASET = "deepfakebench"
+DATASET = "deepfakebench"  # only the reader's name now: records are named after the JSON's data set
+# DeepfakeBench's data-set names -> the names the native readers give the same data sets
+STORE_NAMES = {
+    "FaceForensics++": "ffpp", "Celeb-DF-v1": "celebdf_v1", "Celeb-DF-v2": "celebdf", "DFDC": "dfdc",
+    "DFDCP": "dfdc_preview",
+}  # fmt: skip
 FF_METHODS = {
     "FF-DF": "Deepfakes", "FF-F2F": "Face2Face", "FF-FS": "FaceSwap", "FF-NT": "NeuralTextures",
     "FF-FH": "FaceShifter",
@@ -36,23 +48,56 @@ _SPLIT_RANK = {"test": 0, "val": 1, "train": 2}
 _CELEB_FAKE = re.compile(r"^(id\d+)_(id\d+)_(\d+)$")
 _CELEB_REAL = re.compile(r"^(id\d+)_(\d+)$")
 _FF_FAKE = re.compile(r"^(\d{3})_(\d{3})$")
+JSON_DIRS = (".", "dataset_json", "preprocessing/dataset_json")  # where <name>.json is looked for under root
+
+
+def store_name(json_name: str) -> str:
+    """The data-set name of a DeepfakeBench JSON's top-level key, as stores and record keys use it."""
+    if json_name in STORE_NAMES:
+        return STORE_NAMES[json_name]
+    return re.sub(r"[^a-z0-9]+", "_", json_name.lower()).strip("_") or DATASET
 
 
 def _is_entry(x: object) -> bool:
     return isinstance(x, dict) and isinstance(x.get("frames"), list)
 
 
-def _resolve(root: Path, p: str) -> Path | None:
-    """An existing path for `p`: as given, else the longest suffix of it that exists under root."""
-    path = Path(p)
-    if path.is_absolute() and path.exists():
-        return path
-    parts = path.parts[1:] if path.is_absolute() else path.parts
-    for i in range(len(parts)):
-        cand = root.joinpath(*parts[i:])
-        if cand.exists():
-            return cand
-    return None
+def _parts(p: str) -> tuple[tuple[str, ...], bool]:
+    """(path components without the anchor, absolute?) of a JSON path, POSIX or Windows
+    (`D:\\data\\x.png`, `.\\datasets\\x.png`, `\\\\server\\share\\x.png`)."""
+    if "\\" in p or re.match(r"^[A-Za-z]:", p):
+        w = PureWindowsPath(p)
+        parts = w.parts[1:] if w.anchor else w.parts
+        return tuple(x for x in parts if x not in (".", "")), bool(w.anchor)
+    q = PurePosixPath(p)
+    parts = q.parts[1:] if q.is_absolute() else q.parts
+    return tuple(x for x in parts if x not in (".", "")), q.is_absolute()
+
+
+class _Resolver:
+    """Finds a JSON path under `root` by its longest existing suffix. The number of leading components
+    to drop is nearly always the same for one JSON: the last one that worked is tried first."""
+
+    def __init__(self, root: Path):
+        self.root = root
+        self.drop: int | None = None
+
+    def __call__(self, p: str) -> tuple[Path | None, Path]:
+        """(the existing path or None, where it was expected)."""
+        parts, absolute = _parts(p)
+        if absolute and "\\" not in p and Path(p).exists():
+            return Path(p), Path(p)
+        order = range(len(parts)) if self.drop is None else [self.drop, *range(len(parts))]
+        for i in order:
+            if i >= len(parts):
+                continue
+            cand = self.root.joinpath(*parts[i:])
+            if cand.exists():
+                self.drop = i
+                return cand, cand
+        if self.drop is not None and self.drop < len(parts):
+            return None, self.root.joinpath(*parts[self.drop :])
+        return None, self.root.joinpath(*parts) if not absolute else Path("/", *parts)
 
 
 def _sibling(frame_dir: Path, kind: str) -> Path:
@@ -65,9 +110,14 @@ def _sibling(frame_dir: Path, kind: str) -> Path:
     return frame_dir.parent / kind / frame_dir.name
 
 
+def landmark_dir(frame_dir: Path) -> Path:
+    """The landmark folder of a DeepfakeBench frame folder."""
+    return _sibling(Path(frame_dir), "landmarks")
+
+
 def landmark_file(frame_file: Path) -> Path:
     """Landmarks (.npy) of one DeepfakeBench frame image."""
-    return _sibling(frame_file.parent, "landmarks") / (frame_file.stem + ".npy")
+    return landmark_dir(frame_file.parent) / (frame_file.stem + ".npy")
 
 
 def _identities(vid: str, label: int) -> tuple[tuple[str, ...], str | None]:
@@ -81,13 +131,28 @@ def _identities(vid: str, label: int) -> tuple[tuple[str, ...], str | None]:
     return ((m.group(1),) if m else (vid,)), None
 
 
-def _find_json(root: Path) -> Path:
-    cands = sorted(root.glob("*.json")) + sorted((root / "dataset_json").glob("*.json"))
+def find_json(root: Path, json_file: str | Path | None = None) -> Path:
+    """The data-set JSON: `json_file` as a path (absolute, or relative to the working folder or to
+    root), or a data-set name found as <name>.json in root, root/dataset_json or
+    root/preprocessing/dataset_json; without one, the only JSON there."""
+    if json_file:
+        p = Path(json_file)
+        names = [p] if p.suffix == ".json" else [p, p.with_name(p.name + ".json")]
+        cands = [c for n in names for c in ([n] if n.is_absolute() else [n, *(root / d / n for d in JSON_DIRS)])]
+        for c in cands:
+            if c.is_file():
+                return c
+        raise UserError(
+            f"no DeepfakeBench JSON {str(json_file)!r} at {root} (looked in {', '.join(JSON_DIRS)}): "
+            "pass data.json=FILE or the data set's name (e.g. Celeb-DF-v2); to test without that data set, "
+            "leave it out of data.test_sets"
+        )
+    cands = sorted({c for d in JSON_DIRS for c in (root / d).glob("*.json")})
     if len(cands) == 1:
         return cands[0]
     raise UserError(
-        f"no single DeepfakeBench data-set JSON at {root}: expected one *.json (or dataset_json/*.json);"
-        " pass data.json=FILE"
+        f"no single DeepfakeBench data-set JSON at {root} ({len(cands)} found): pass data.json=FILE or "
+        "data.json=<data set name> (e.g. Celeb-DF-v2)"
     )
 
 
@@ -96,27 +161,30 @@ def read_deepfakebench(
     *,
     json_file: str | Path | None = None,
     compression: str = "c23",
-    dataset: str = DATASET,
+    dataset: str | None = None,
     val_fraction: float = 0.1,
     seed: int = 0,
     **_: object,
 ) -> list[VideoRecord]:
+    """Records of one DeepfakeBench JSON; `dataset` overrides the name taken from the JSON."""
     root = Path(root)
     if not root.is_dir():
         raise UserError(f"no DeepfakeBench data at {root}: expected a folder with its JSON and frames/")
-    jf = Path(json_file) if json_file else _find_json(root)
-    if not jf.is_absolute() and not jf.is_file():
-        jf = root / jf
+    jf = find_json(root, json_file)
     try:
         data = json.loads(jf.read_text())
-    except (OSError, json.JSONDecodeError) as err:
-        raise UserError(f"unreadable DeepfakeBench JSON {jf}: {err}") from err
+    except (OSError, ValueError) as err:
+        raise UserError(f"unreadable DeepfakeBench JSON {jf}: {err}") from None
+    if not isinstance(data, dict):
+        raise UserError(f"DeepfakeBench JSON {jf} is not an object of data sets")
 
+    resolve = _Resolver(root)
     best: dict[str, tuple[int, VideoRecord]] = {}
-    dropped = unresolved = 0
-    for _ds_name, labels in data.items():
+    dropped, unresolved, empty, found_any = 0, [], [], False
+    for ds_name, labels in data.items():
         if not isinstance(labels, dict):
             continue
+        ds = dataset or store_name(ds_name)
         for label_key, splits in labels.items():
             label = 0 if "real" in label_key.lower() else 1
             method = REAL if label == 0 else FF_METHODS.get(label_key, label_key)
@@ -127,19 +195,25 @@ def read_deepfakebench(
                 if not any(_is_entry(v) for v in level.values()):  # FF++ form: a compression level first
                     videos = level.get(compression, {})
                 for vid, entry in (videos or {}).items():
-                    if not _is_entry(entry) or not entry["frames"]:
+                    if not _is_entry(entry):
                         continue
-                    frame = _resolve(root, entry["frames"][0])
-                    if frame is None:
-                        unresolved += 1
-                        continue
-                    frame_dir = frame.parent
                     ids, src = _identities(vid, label)
-                    mask_dir = _sibling(frame_dir, "masks")
+                    key = f"{ds}/{method}/{vid}"
+                    if not entry["frames"]:
+                        path, mask = "", None  # listed without frames: recorded as missing by prepare
+                        empty.append(key)
+                    else:
+                        found, expected = resolve(str(entry["frames"][0]))
+                        frame_dir = (found or expected).parent
+                        if found is None:
+                            unresolved.append(key)
+                        found_any |= found is not None
+                        path = str(frame_dir)
+                        mask_dir = _sibling(frame_dir, "masks")
+                        mask = str(mask_dir) if mask_dir.is_dir() else None
                     rec = VideoRecord(
-                        dataset, method, vid, label, split, str(frame_dir), ids, compression,
-                        f"{dataset}/{REAL}/{src}" if src else None,
-                        str(mask_dir) if mask_dir.is_dir() else None,
+                        ds, method, vid, label, split, path, ids, compression,
+                        f"{ds}/{REAL}/{src}" if src else None, mask,
                     )  # fmt: skip
                     rank = _SPLIT_RANK[split]
                     if rec.key in best:
@@ -151,8 +225,12 @@ def read_deepfakebench(
     if dropped:
         log.warning("DeepfakeBench JSON lists %d videos in more than one split: kept test > val > train", dropped)
     if unresolved:
-        log.warning("DeepfakeBench: frames of %d videos not found under %s", unresolved, root)
-    if not records:
+        log.warning("DeepfakeBench: frames of %d videos not found under %s (first: %s): recorded as missing",
+                    len(unresolved), root, unresolved[0])  # fmt: skip
+    if empty:
+        log.warning("DeepfakeBench JSON %s lists %d videos without frames (first: %s): recorded as missing",
+                    jf, len(empty), empty[0])  # fmt: skip
+    if not found_any:
         raise UserError(f"no DeepfakeBench videos resolved from {jf}: expected its frames/ folders under {root}")
     keys = {r.key for r in records}
     records = [
