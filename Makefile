@@ -1,6 +1,7 @@
 # Everything runs inside .venv, created on first use. PY can be overridden (e.g. PY=python3.11).
-# `make train` needs only the core extras; `make test` adds dlib (built from source, ~7 min the
-# first time, cached by pip afterwards) so the real-face landmark path is tested too.
+# `make train` needs only the core extras; `make test` adds dlib (prebuilt dlib-bin wheels, seconds) so
+# the real-face landmark path is tested too. Where dlib-bin has no wheel, the install falls back to the
+# dlib-src extra, which builds dlib from source (~7 min the first time, cached by pip afterwards).
 PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
@@ -10,7 +11,9 @@ BIN := $(VENV)/bin
 $(VENV)/.installed-%: pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -e ".[$*]"
+	$(BIN)/pip install -q -e ".[$*]" || { case "$*" in *dlib*) \
+	  echo "no prebuilt dlib-bin wheel for this platform: building dlib from source (~7 min)"; \
+	  $(BIN)/pip install -q -e ".[$(subst dlib,dlib-src,$*)]";; *) exit 1;; esac; }
 	touch $@
 
 venv: $(VENV)/.installed-dev
