@@ -144,8 +144,8 @@ def find_json(root: Path, json_file: str | Path | None = None) -> Path:
                 return c
         raise UserError(
             f"no DeepfakeBench JSON {str(json_file)!r} at {root} (looked in {', '.join(JSON_DIRS)}): "
-            "pass data.json=FILE or the data set's name (e.g. Celeb-DF-v2); to test without that data set, "
-            "leave it out of data.test_sets"
+            "pass data.json=FILE or the data set's name (e.g. Celeb-DF-v2); a cross test set you lack: "
+            "~data.cross.<name> and leave it out of data.test_sets"
         )
     cands = sorted({c for d in JSON_DIRS for c in (root / d).glob("*.json")})
     if len(cands) == 1:
