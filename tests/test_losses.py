@@ -4,8 +4,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from iid.losses import DetectorLoss, MultiBoxLoss
-from iid.models.detector import DetectorOutput
+from iid.losses import ClassificationLoss, DetectorLoss, MultiBoxLoss
+from iid.models.output import ModelOutput
 
 # four hand-made anchors (cx, cy, w, h): the whole image and three small disjoint boxes
 ANCHORS = torch.tensor(
@@ -47,10 +47,9 @@ def test_multibox_loss_by_hand_with_two_hard_negatives_per_positive():
 def test_detector_loss_by_hand():
     loc, conf = tiny_case()
     logits = torch.tensor([[0.3, -0.2]])
-    out = DetectorOutput(logits=logits, loc=loc, conf=conf, features=torch.zeros(1, 8))
-    parts = DetectorLoss(alpha=2.0, beta=0.1, anchors=ANCHORS)(
-        out, torch.tensor([1]), WHOLE, torch.tensor([True])
-    )
+    out = ModelOutput(logits, torch.zeros(1, 8), {"loc": loc, "conf": conf})
+    batch = {"label": torch.tensor([1]), "boxes": WHOLE, "has_box": torch.tensor([True])}
+    parts = DetectorLoss(alpha=2.0, beta=0.1, anchors=ANCHORS)(out, batch)
     cls = F.cross_entropy(logits, torch.tensor([1])).item()
     conf_sum = softplus(-1.0) + softplus(2.0) + softplus(1.0)
     loc_sum = 0.125 + 1.5
@@ -77,9 +76,9 @@ def test_real_only_batch_has_zero_detection_term_but_stays_in_the_graph():
     conf = torch.randn(2, 168, 2, requires_grad=True)
     loc = torch.randn(2, 168, 4, requires_grad=True)
     logits = torch.randn(2, 2, requires_grad=True)
-    out = DetectorOutput(logits=logits, loc=loc, conf=conf, features=torch.zeros(2, 8))
+    out = ModelOutput(logits, torch.zeros(2, 8), {"loc": loc, "conf": conf})
     labels = torch.tensor([0, 0])
-    parts = DetectorLoss()(out, labels, torch.zeros(2, 4), torch.tensor([False, False]))
+    parts = DetectorLoss()(out, {"label": labels, "boxes": torch.zeros(2, 4), "has_box": torch.tensor([False, False])})
     assert parts["num_pos"].item() == 0 and parts["num_neg"].item() == 0
     assert parts["det"].item() == 0.0
     assert parts["loss"].item() == pytest.approx(F.cross_entropy(logits, labels).item(), rel=1e-6)
@@ -108,10 +107,12 @@ def test_batch_mining_takes_hard_negatives_from_real_images():
 
 def test_binary_classifier_loss_is_cross_entropy():
     logits = torch.tensor([[2.0, -1.0], [0.5, 0.5]])
-    out = DetectorOutput(logits=logits, loc=None, conf=None, features=torch.zeros(2, 8))
-    parts = DetectorLoss()(out, torch.tensor([0, 1]))
+    out = ModelOutput(logits, torch.zeros(2, 8))
+    parts = ClassificationLoss()(out, {"label": torch.tensor([0, 1])})
     assert parts["loss"].item() == pytest.approx(F.cross_entropy(logits, torch.tensor([0, 1])).item())
     assert set(parts) == {"loss", "cls"}
+    with pytest.raises(ValueError, match="ADM"):  # the detection loss without the ADM's outputs
+        DetectorLoss()(out, {"label": torch.tensor([0, 1])})
 
 
 def test_bad_mining_mode():
@@ -119,20 +120,27 @@ def test_bad_mining_mode():
         MultiBoxLoss(mining="global")
 
 
-def test_loss_from_the_adm_config_files():
+def test_criterion_from_the_model_config_files():
     from pathlib import Path
 
     from omegaconf import OmegaConf
 
-    conf = Path(__file__).resolve().parents[1] / "src" / "iid" / "conf" / "adm"
-    for name in ("on", "off"):
-        cfg = OmegaConf.load(conf / f"{name}.yaml")
-        loss = DetectorLoss.from_config(cfg)
-        assert (loss.alpha, loss.beta) == (1.0, 0.1)
-        mb = loss.multibox
-        assert (mb.threshold, mb.force_best, mb.neg_pos_ratio, mb.mining) == (0.5, True, 2.0, "image")
-        assert mb.variances == (0.1, 0.2)
-    assert OmegaConf.load(conf / "on.yaml").enabled is True
-    assert OmegaConf.load(conf / "off.yaml").enabled is False
-    custom = DetectorLoss.from_config({"iou_threshold": 0.9, "beta": 0.5, "mining": "batch"})
-    assert (custom.multibox.threshold, custom.beta, custom.multibox.mining) == (0.9, 0.5, "batch")
+    from iid.errors import UserError
+    from iid.models.families import build_family
+
+    conf = Path(__file__).resolve().parents[1] / "src" / "iid" / "conf"
+    backbone = OmegaConf.load(conf / "backbone" / "resnet18.yaml")
+    _, loss = build_family(OmegaConf.load(conf / "model" / "caddm.yaml"), backbone)
+    assert (loss.alpha, loss.beta) == (1.0, 0.1)
+    mb = loss.multibox
+    assert (mb.threshold, mb.force_best, mb.neg_pos_ratio, mb.mining) == (0.5, True, 2.0, "image")
+    assert mb.variances == (0.1, 0.2)
+    _, binary = build_family(OmegaConf.load(conf / "model" / "binary.yaml"), backbone)
+    assert isinstance(binary, ClassificationLoss)
+    custom = {"family": "caddm", "adm": {"iou_threshold": 0.9, "beta": 0.5, "mining": "batch"}}
+    _, loss = build_family(custom, backbone)
+    assert (loss.multibox.threshold, loss.beta, loss.multibox.mining) == (0.9, 0.5, "batch")
+    for bad, msg in [({"iou_threshold": 2}, "must be < 1"), ({"mining": "all"}, "choose one of"),
+                     ({"thresold": 0.5}, "unknown key"), ({"variances": [0.1]}, "centre, size")]:
+        with pytest.raises(UserError, match=msg):
+            build_family({"family": "caddm", "adm": bad}, backbone)

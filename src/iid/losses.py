@@ -1,4 +1,8 @@
-"""Losses: the SSD multibox loss of the ADM and the detector's total loss (paper §4.3, supplement §D).
+"""Criteria of the paper's families: the ADM's SSD multibox loss and the detector's total loss
+(paper §4.3, supplement §D), and the binary classifier's cross-entropy.
+
+Every criterion is called as `criterion(output: ModelOutput, batch) -> dict` holding `loss` and
+detached parts to log.
 
 L = L_cls + beta * (L_conf + alpha * L_loc) / N, N = positive anchors in the batch.
 
@@ -17,16 +21,14 @@ DDP sees every ADM parameter used.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import Any, NamedTuple
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
 from iid.models.anchors import VARIANCES, default_anchors, match
-
-if TYPE_CHECKING:
-    from iid.models.detector import DetectorOutput
+from iid.models.output import ModelOutput
 
 MINING_MODES = ("image", "batch")
 
@@ -93,8 +95,16 @@ class MultiBoxLoss(nn.Module):
         return (rank < n_neg).view_as(pos)
 
 
+class ClassificationLoss(nn.Module):
+    """The binary classifier's criterion: cross-entropy of the image logits."""
+
+    def forward(self, output: ModelOutput, batch: Mapping[str, Any]) -> dict[str, Tensor]:
+        cls = F.cross_entropy(output.logits.float(), batch["label"])
+        return {"loss": cls, "cls": cls.detach()}
+
+
 class DetectorLoss(nn.Module):
-    """Total loss of the detector; without ADM outputs (binary classifier) it is the cross-entropy."""
+    """Total loss of the ID-unaware detector: cross-entropy + beta * the ADM's multibox loss."""
 
     def __init__(
         self,
@@ -111,44 +121,26 @@ class DetectorLoss(nn.Module):
         self.alpha, self.beta = float(alpha), float(beta)
         self.multibox = MultiBoxLoss(anchors, threshold, force_best, neg_pos_ratio, variances, mining)
 
-    @classmethod
-    def from_config(cls, adm: Mapping[str, Any]) -> DetectorLoss:
-        """Build from the `adm` config group (conf/adm/*.yaml); missing keys take the defaults."""
-        keys = {"iou_threshold": "threshold", "force_best": "force_best", "neg_pos_ratio": "neg_pos_ratio"}
-        keys.update(alpha="alpha", beta="beta", mining="mining", variances="variances")
-        kwargs = {arg: adm[key] for key, arg in keys.items() if key in adm}
-        if "variances" in kwargs:
-            kwargs["variances"] = tuple(kwargs["variances"])
-        return cls(**kwargs)
-
-    def forward(
-        self,
-        output: DetectorOutput,
-        labels: Tensor,
-        boxes: Tensor | None = None,
-        has_box: Tensor | None = None,
-    ) -> dict[str, Tensor]:
-        """output: DetectorOutput; labels (B,) 0 real / 1 fake; boxes (B, 4), has_box (B,) from MFS.
+    def forward(self, output: ModelOutput, batch: Mapping[str, Any]) -> dict[str, Tensor]:
+        """output: ModelOutput with extras `loc`, `conf`; batch: `label` (B,) 0 real / 1 fake, and the
+        train transform's artifact `boxes` (B, 4) x0y0x1y1 in [0, 1] and `has_box` (B,).
 
         Returns `loss` (backprop this) and detached parts for logging: `cls`, `det` (the term beta
         multiplies), `conf` and `loc` (per positive anchor), `num_pos`, `num_neg`.
         """
+        labels = batch["label"]
         cls = F.cross_entropy(output.logits.float(), labels)
-        parts = {"cls": cls.detach()}
-        if output.loc is None:
-            parts["loss"] = cls
-            return parts
-        if boxes is None or has_box is None:
-            raise ValueError("the ADM loss needs boxes and has_box (from the train transform)")
-        mb = self.multibox(output.loc, output.conf, boxes, has_box)
+        if "loc" not in output.extras or batch.get("boxes") is None or batch.get("has_box") is None:
+            raise ValueError("the ADM loss needs the ADM's loc/conf outputs and the batch's boxes/has_box")
+        mb = self.multibox(output.extras["loc"], output.extras["conf"], batch["boxes"], batch["has_box"])
         n = mb.num_pos.clamp(min=1).float()  # N = 0 only when nothing is mined: sums are 0 then
         det = (mb.conf + self.alpha * mb.loc) / n
-        parts.update(
-            loss=cls + self.beta * det,
-            det=det.detach(),
-            conf=(mb.conf / n).detach(),
-            loc=(mb.loc / n).detach(),
-            num_pos=mb.num_pos.detach().float(),
-            num_neg=mb.num_neg.detach().float(),
-        )
-        return parts
+        return {
+            "loss": cls + self.beta * det,
+            "cls": cls.detach(),
+            "det": det.detach(),
+            "conf": (mb.conf / n).detach(),
+            "loc": (mb.loc / n).detach(),
+            "num_pos": mb.num_pos.detach().float(),
+            "num_neg": mb.num_neg.detach().float(),
+        }

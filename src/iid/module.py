@@ -1,8 +1,11 @@
-"""The LightningModule: detector + loss + metrics + logging, built from the composed config.
+"""The LightningModule: any detector family + its criterion + metrics + logging, from the composed config.
+
+It knows families only through the seam of iid.models.families: `(network, criterion)`, a
+ModelOutput with `logits` and `features`, a criterion returning `loss` and parts to log.
 
 Batches arrive as uint8 canvases (docs/interfaces.md). `on_after_batch_transfer` runs, on the
 batch's device, the train transform (MFS + DA) while the module is in training mode and the
-deterministic eval transform otherwise, then normalises with the backbone's mean/std (and moves to
+deterministic eval transform otherwise, then normalises with the network's mean/std (and moves to
 channels_last when asked).
 
 The composed config (a plain dict) is the module's only argument and is stored in every checkpoint
@@ -12,7 +15,6 @@ training command line and checkpoints load with `torch.load(path, weights_only=T
 
 from __future__ import annotations
 
-import inspect
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -23,75 +25,29 @@ import torch
 from torch import Tensor, nn
 
 from iid.augment.pipeline import build_eval_transform, build_train_transform
-from iid.errors import UserError
-from iid.losses import DetectorLoss
+from iid.engine.checkpoints import CONFIG_KEY, load_checkpoint
+from iid.engine.config import eval_protocol, hardware, plain_config, upgrade_config
 from iid.metrics import METRIC_KEYS, FrameScores
-from iid.models.detector import Detector
+from iid.models.families import build_family
+from iid.models.output import ModelOutput
 from iid.optim import build_optimizer
-from iid.runs import plain_config
 
-__all__ = ["CONFIG_KEY", "DetectorModule", "build_loss", "build_model", "load_checkpoint", "plain_config"]
-
-CONFIG_KEY = "iid_config"  # checkpoint entry holding the composed config (plain dict)
-
-
-def _get(node: Mapping[str, Any] | None, key: str, default: Any = None) -> Any:
-    return default if node is None or node.get(key) is None else node[key]
-
-
-def adm_enabled(adm_cfg: Any) -> bool:
-    """The adm group holds `enabled`; tolerate a bare boolean (YAML reads on/off as booleans)."""
-    if isinstance(adm_cfg, bool):
-        return adm_cfg
-    if isinstance(adm_cfg, Mapping):
-        return bool(adm_cfg.get("enabled", True))
-    raise UserError(f"adm: expected the adm config group (adm=on or adm=off), got {adm_cfg!r}")
-
-
-def build_model(cfg: Mapping[str, Any], pretrained: bool | str | None = None) -> Detector:
-    """Detector from the `backbone` and `adm` groups; `pretrained` overrides backbone.pretrained
-    (from_checkpoint passes False: the checkpoint's weights replace the initial ones anyway)."""
-    bb = cfg["backbone"]
-    name = bb if isinstance(bb, str) else _get(bb, "name")
-    if name is None:
-        raise UserError("backbone: the backbone group must name a model (backbone=resnet34, ...)")
-    pre = _get(bb, "pretrained", False) if pretrained is None and isinstance(bb, Mapping) else (pretrained or False)
-    kwargs = {}
-    adm = cfg["adm"]
-    if isinstance(adm, Mapping) and "width" in adm:
-        kwargs["adm_width"] = adm["width"]
-    return Detector(backbone=str(name), pretrained=pre, adm=adm_enabled(adm), **kwargs)
-
-
-def build_loss(adm_cfg: Any) -> DetectorLoss:
-    """DetectorLoss from the adm group: keys matching DetectorLoss's arguments are passed on."""
-    accepted = set(inspect.signature(DetectorLoss.__init__).parameters) - {"self", "anchors"}
-    adm = dict(adm_cfg) if isinstance(adm_cfg, Mapping) else {}
-    if "iou_threshold" in adm:  # the adm group's name for MultiBoxLoss's matching threshold
-        adm["threshold"] = adm.pop("iou_threshold")
-    kw = {k: v for k, v in adm.items() if k in accepted}
-    if "variances" in kw:
-        kw["variances"] = tuple(kw["variances"])
-    try:
-        return DetectorLoss(**kw)
-    except ValueError as err:
-        raise UserError(f"adm: {err}") from None
+__all__ = ["CONFIG_KEY", "DetectorModule", "load_checkpoint", "plain_config"]
 
 
 class DetectorModule(pl.LightningModule):
-    """Trains and evaluates `Detector` (see the module docstring). `config`: the composed config."""
+    """Trains and evaluates the family the config's `model` group names (see the module docstring)."""
 
     def __init__(self, config: Mapping[str, Any], pretrained: bool | str | None = None) -> None:
         super().__init__()
-        self.config = plain_config(config)
+        self.config = upgrade_config(plain_config(config))
         cfg = self.config
-        self.model = build_model(cfg, pretrained)
-        self.loss_fn = build_loss(cfg["adm"])
+        self.model, self.criterion = build_family(cfg["model"], cfg["backbone"], pretrained)
         self.train_tf = build_train_transform(cfg.get("mfs"), cfg.get("da"), seed=int(cfg.get("seed", 0)))
-        self.eval_tf = build_eval_transform(face_scale=float(_get(cfg.get("eval"), "face_scale", 1.0)))
+        self.eval_tf = build_eval_transform(face_scale=eval_protocol(cfg).face_scale)
         self.register_buffer("mean", torch.tensor(self.model.mean).view(1, 3, 1, 1), persistent=False)
         self.register_buffer("std", torch.tensor(self.model.std).view(1, 3, 1, 1), persistent=False)
-        self.channels_last = bool(_get(cfg.get("trainer"), "channels_last", False))
+        self.channels_last = hardware(cfg).channels_last
         self.optim_cfg = cfg.get("optim") or {"name": "adam", "lr": 3.6e-4}
         self.val_scores = FrameScores()
         self.test_scores = nn.ModuleDict()
@@ -128,11 +84,8 @@ class DetectorModule(pl.LightningModule):
         batch["image"] = image
         return batch
 
-    def forward(self, image: Tensor):
+    def forward(self, image: Tensor) -> ModelOutput:
         return self.model(image)
-
-    def _loss(self, out, batch: dict[str, Any]) -> dict[str, Tensor]:
-        return self.loss_fn(out, batch["label"], batch.get("boxes"), batch.get("has_box"))
 
     @staticmethod
     def fake_prob(logits: Tensor) -> Tensor:
@@ -142,7 +95,7 @@ class DetectorModule(pl.LightningModule):
     # -- training ----------------------------------------------------------------------------------
     def training_step(self, batch: dict[str, Any], batch_idx: int) -> Tensor:
         out = self(batch["image"])
-        parts = self._loss(out, batch)
+        parts = self.criterion(out, batch)
         b = batch["label"].shape[0]
         self.log("train/loss", parts["loss"].detach(), on_step=True, on_epoch=True, prog_bar=True, batch_size=b)
         for k, v in parts.items():
@@ -165,7 +118,7 @@ class DetectorModule(pl.LightningModule):
     def validation_step(self, batch: dict[str, Any], batch_idx: int) -> None:
         out = self(batch["image"])
         b = batch["label"].shape[0]
-        self.log("val/loss", self._loss(out, batch)["loss"], on_epoch=True, batch_size=b, sync_dist=True)
+        self.log("val/loss", self.criterion(out, batch)["loss"], on_epoch=True, batch_size=b, sync_dist=True)
         self.val_scores.update(batch["frame"], self.fake_prob(out.logits), batch["label"], batch["video"])
 
     def on_validation_epoch_end(self) -> None:
@@ -201,13 +154,3 @@ class DetectorModule(pl.LightningModule):
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         checkpoint[CONFIG_KEY] = self.config
 
-
-def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
-    """torch.load with weights_only=True; a missing or foreign file is a UserError."""
-    path = Path(path)
-    if not path.is_file():
-        raise UserError(f"checkpoint {path} does not exist: pass ckpt=<run dir>/checkpoints/<file>.ckpt")
-    ckpt = torch.load(path, map_location=map_location, weights_only=True)
-    if CONFIG_KEY not in ckpt or "state_dict" not in ckpt:
-        raise UserError(f"{path} is not a checkpoint written by iid.train (no {CONFIG_KEY!r} entry)")
-    return ckpt

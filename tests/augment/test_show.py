@@ -32,8 +32,8 @@ def fabricate_store(root, n=6):
 
 def test_show_writes_a_png_grid(tmp_path):
     store = fabricate_store(tmp_path)
-    out = main([f"store={store}", f"out={tmp_path / 'fig.png'}", "n=3", "seed=1"])
-    data = out.read_bytes()
+    main([f"store={store}", f"out={tmp_path / 'fig.png'}", "n=3", "seed=1"])
+    data = (tmp_path / "fig.png").read_bytes()
     assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 10_000
 
 

@@ -178,19 +178,25 @@ def test_val_loader_and_two_rank_split(stores):
 
 
 def test_from_config_with_every_data_yaml(stores):
+    from iid.engine.config import Budget, EvalProtocol
+    from iid.engine.data import build_datamodule
+
     names = sorted(p.stem for p in CONF.glob("*.yaml"))
     assert {"synthetic", "ffpp", "celebdf", "dfdc", "deepfakebench"} <= set(names)
+    budget, protocol = Budget(epochs=1, batches_per_epoch=3, batch_size=8), EvalProtocol(test_frames=5, val_frames=2)
     for name in names:
         cfg = OmegaConf.merge({"paths": {"data": "data", "stores": "${paths.data}/stores"}},
                               {"data": OmegaConf.load(CONF / f"{name}.yaml")})
         OmegaConf.resolve(cfg)
-        dm = IIDDataModule.from_config(cfg.data, batch_size=8, num_workers=0)
-        assert dm.name == cfg.data.name and dm.batch_size == 8
+        dm = build_datamodule(OmegaConf.to_container(cfg), budget, protocol, num_workers=0)
+        assert dm.name == cfg.data.name and dm.batch_size == 8 and dm.batches_per_epoch == 3
+        assert (dm.test_frames, dm.val_frames) == (5, 2)
         assert dm.store_root.startswith("data/stores")
     syn = OmegaConf.merge({"paths": {"data": "D", "stores": "${paths.data}/stores"}},
                           {"data": OmegaConf.load(CONF / "synthetic.yaml")}).data
     assert syn.root == "D/synthetic/FaceForensics++" and syn.landmarks == "oracle"
-    dm = IIDDataModule.from_config(syn, batch_size=8, store_root=str(stores), test_sets=["ffpp"])
+    syn = {**OmegaConf.to_container(syn, resolve=True), "store_root": str(stores), "test_sets": ["ffpp"]}
+    dm = build_datamodule({"data": syn}, budget, protocol, num_workers=0)
     dm.setup("fit")
     assert dm.test_sets == ["ffpp"]
 

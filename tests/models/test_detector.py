@@ -1,10 +1,11 @@
 import pytest
 import torch
 
-from iid.losses import DetectorLoss
+from iid.losses import ClassificationLoss, DetectorLoss
 from iid.models.adm import ArtifactDetectionModule
 from iid.models.backbones import TIMM_NAMES
-from iid.models.detector import Detector, DetectorOutput
+from iid.models.detector import Detector
+from iid.models.output import ModelOutput
 
 # backbone -> channels of its last map
 CHANNELS = {
@@ -33,7 +34,7 @@ def check_shapes_at_224(model: Detector, name: str) -> None:
         assert all(m.shape[1] == 512 for m in maps)
         out = model(x)
     assert out.logits.shape == (1, 2)
-    assert out.loc.shape == (1, 168, 4) and out.conf.shape == (1, 168, 2)
+    assert out.extras["loc"].shape == (1, 168, 4) and out.extras["conf"].shape == (1, 168, 2)
     assert out.features.shape == (1, CHANNELS[name]) and model.num_features == CHANNELS[name]
 
 
@@ -81,7 +82,7 @@ def test_short_connection_and_binary_classifier():
         torch.testing.assert_close(out.features, pooled + model.adm(fmap).short)
         torch.testing.assert_close(out.logits, model.fc(out.features))
         plain = binary(x)
-    assert plain.loc is None and plain.conf is None and binary.adm is None
+    assert plain.extras == {} and binary.adm is None
     assert plain.features.shape == (2, 512) and plain.logits.shape == (2, 2)
     assert binary.fc.in_features == model.fc.in_features
     assert binary.mean == model.mean and binary.std == model.std
@@ -93,9 +94,18 @@ def test_wrong_input_size_is_a_clear_error():
         model(torch.randn(1, 3, 160, 160))
 
 
-def test_normalize_uses_backbone_statistics():
-    model = Detector("xception", adm=False)
-    torch.testing.assert_close(model.normalize(torch.full((1, 3, 2, 2), 0.75)), torch.full((1, 3, 2, 2), 0.5))
+def test_forward_is_features_then_head():
+    torch.manual_seed(0)
+    model = Detector("resnet18", adm=True, adm_width=32).eval()
+    x = torch.randn(2, 3, 224, 224)
+    with torch.no_grad():
+        fmap = model.forward_features(x)
+        head = model.forward_head(fmap)
+        out = model(x)
+    assert fmap.shape == (2, 512, 7, 7)
+    torch.testing.assert_close(out.logits, head.logits)
+    torch.testing.assert_close(out.features, head.features)
+    assert Detector("xception", adm=False).mean == (0.5, 0.5, 0.5)  # the backbone's own normalisation
 
 
 # one backbone per family (resnet50 shares resnet18's code; its 2048 channels are xception's too);
@@ -106,9 +116,10 @@ def test_normalize_uses_backbone_statistics():
 def test_two_training_steps_on_cpu(name, adm):
     torch.manual_seed(0)
     model = Detector(name, pretrained=False, adm=adm).train()
-    loss_fn = DetectorLoss()
+    loss_fn = DetectorLoss() if adm else ClassificationLoss()
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-4)
-    x = model.normalize(torch.rand(2, 3, 224, 224))
+    mean, std = torch.tensor(model.mean).view(1, 3, 1, 1), torch.tensor(model.std).view(1, 3, 1, 1)
+    x = (torch.rand(2, 3, 224, 224) - mean) / std
     labels = torch.tensor([0, 1])
     boxes = torch.tensor([[0.0, 0.0, 0.0, 0.0], [0.2, 0.25, 0.6, 0.75]])
     has_box = torch.tensor([False, True])
@@ -120,7 +131,7 @@ def test_two_training_steps_on_cpu(name, adm):
     watched["backbone"] = first_conv
     before = {k: v.detach().clone() for k, v in watched.items()}
     for _ in range(2):
-        parts = loss_fn(model(x), labels, boxes, has_box)
+        parts = loss_fn(model(x), {"label": labels, "boxes": boxes, "has_box": has_box})
         assert torch.isfinite(parts["loss"])
         optimizer.zero_grad()
         parts["loss"].backward()
@@ -138,14 +149,16 @@ def test_detector_from_the_config_files():
 
     from omegaconf import OmegaConf
 
+    from iid.models.families import build_family
+
     conf = Path(__file__).resolve().parents[2] / "src" / "iid" / "conf"
     for yaml in sorted((conf / "backbone").glob("*.yaml")):
         cfg = OmegaConf.load(yaml)
         assert cfg.name == yaml.stem and cfg.name in TIMM_NAMES
         assert cfg.pretrained is False  # no network in default runs
     backbone = OmegaConf.load(conf / "backbone" / "resnet18.yaml")
-    on = Detector.from_config(backbone, OmegaConf.load(conf / "adm" / "on.yaml"))
-    off = Detector.from_config(backbone, OmegaConf.load(conf / "adm" / "off.yaml"))
+    on, _ = build_family(OmegaConf.load(conf / "model" / "caddm.yaml"), backbone)
+    off, _ = build_family(OmegaConf.load(conf / "model" / "binary.yaml"), backbone)
     assert on.adm is not None and on.adm.width == 512 and off.adm is None
 
 
@@ -167,7 +180,8 @@ def test_adm_and_loss_learn_a_fixed_batch():
     for _ in range(15):
         out = adm(fmap)
         features = fmap.mean(dim=(2, 3)) + out.short
-        parts = loss_fn(DetectorOutput(fc(features), out.loc, out.conf, features), labels, boxes, has_box)
+        output = ModelOutput(fc(features), features, {"loc": out.loc, "conf": out.conf})
+        parts = loss_fn(output, {"label": labels, "boxes": boxes, "has_box": has_box})
         optimizer.zero_grad()
         parts["loss"].backward()
         optimizer.step()

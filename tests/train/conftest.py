@@ -9,27 +9,22 @@ from pathlib import Path
 
 import pytest
 
-CONF_DIR = Path(__file__).resolve().parents[2] / "src" / "iid" / "conf"
-
 
 def tiny_overrides(root: Path, stores: Path) -> list[str]:
-    """Hydra overrides of a seconds-long run on the tiny synthetic benchmark at `root`."""
+    """Hydra overrides of a seconds-long run (debug=smoke) on the tiny synthetic benchmark at `root`."""
     return [
-        "backbone=resnet18", "logger=csv", "mfs=on", "da=on", "adm.width=128",  # narrow ADM: small checkpoints
+        "debug=smoke", "backbone=resnet18", "model.adm.width=128",  # narrow ADM: small checkpoints
         f"data.synth.out={root}", "data.synth.scale=tiny", f"data.root={root}/FaceForensics++",
         f"data.cross.celebdf.root={root}/Celeb-DF-v2", f"data.cross.dfdc.root={root}/DFDC", f"paths.stores={stores}",
-        "trainer.batch_size=2", "trainer.batches_per_epoch=2", "trainer.max_epochs=1", "trainer.eval_batch_size=16",
-        "trainer.val_frames=2", "trainer.test_frames=2", "trainer.num_workers=0", "trainer.progress_bar=none",
-        "trainer.log_every_n_steps=1", "prepare.workers=1", "prepare.progress=false",
     ]  # fmt: skip
 
 
 def compose(overrides: list[str], config_name: str = "config"):
     """The config `python -m iid.train <overrides>` would see (without Hydra's runtime)."""
     from hydra import compose as hydra_compose
-    from hydra import initialize_config_dir
+    from hydra import initialize_config_module
 
-    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+    with initialize_config_module("iid.conf", version_base="1.3"):
         return hydra_compose(config_name=config_name, overrides=overrides)
 
 
@@ -42,8 +37,8 @@ def run_cli(module: str, args: list[str], cwd: Path, timeout: int = 300) -> subp
 @pytest.fixture(scope="session")
 def tiny_base(synthetic_root: Path, tmp_path_factory: pytest.TempPathFactory) -> list[str]:
     """Overrides for tiny runs, with the synthetic stores already prepared (once per session)."""
-    from iid.module import plain_config
-    from iid.train import ensure_data
+    from iid.engine.config import plain_config
+    from iid.engine.data import ensure_data
 
     stores = tmp_path_factory.mktemp("stores")
     base = tiny_overrides(synthetic_root, stores)
@@ -53,15 +48,17 @@ def tiny_base(synthetic_root: Path, tmp_path_factory: pytest.TempPathFactory) ->
 
 @pytest.fixture(scope="session")
 def trained_runs(tiny_base: list[str], tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    """Run dirs of tiny training runs: adm=on through the real CLI (`python -m iid.train ...`),
-    adm=off in-process (iid.train.run, same config) to save an interpreter start."""
+    """Run dirs of tiny training runs: the caddm family through the real CLI (`python -m iid.train ...`,
+    with the earlier spelling adm=on), the binary one in-process (iid.train.run, same config) to save an
+    interpreter start. Both keep last.ckpt (checkpoint.keep_last) for the checkpoint tests."""
     from iid.train import run
 
     work = tmp_path_factory.mktemp("runs")
     out = {"on": work / "adm_on", "off": work / "adm_off"}
-    p = run_cli("iid.train", [*tiny_base, "adm=on", f"run_dir={out['on']}"], cwd=work)
+    p = run_cli("iid.train", [*tiny_base, "adm=on", "checkpoint.keep_last=true", f"run_dir={out['on']}"], cwd=work)
     assert p.returncode == 0, p.stderr[-3000:]
-    run(compose([*tiny_base, "adm=off", f"run_dir={out['off']}"]))
+    binary = [o for o in tiny_base if not o.startswith("model.adm.")]  # the binary family has no ADM options
+    run(compose([*binary, "model=binary", "checkpoint.keep_last=true", f"run_dir={out['off']}"]))
     return out
 
 

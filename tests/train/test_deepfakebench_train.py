@@ -42,7 +42,7 @@ def make_deepfakebench(synthetic_root: Path, out: Path) -> Path:
 
 @pytest.mark.slow
 def test_deepfakebench_folder_trains_and_evaluates(synthetic_root, tmp_path, compose_cfg):
-    from iid.prepare import prepare_dataset
+    from iid.data.preparation import prepare_dataset
     from iid.train import run
 
     root = tmp_path / "dfb"
@@ -53,10 +53,10 @@ def test_deepfakebench_folder_trains_and_evaluates(synthetic_root, tmp_path, com
     run_dir = tmp_path / "run"
     run(compose_cfg([
         "data=deepfakebench", f"data.root={root}", f"data.json={json_file}", f"data.store_root={stores}",
-        "backbone=resnet18", "adm.width=128", "logger=csv", "trainer.batch_size=2", "trainer.batches_per_epoch=2",
-        "trainer.max_epochs=1", "trainer.eval_batch_size=16", "trainer.num_workers=0", "trainer.progress_bar=none",
+        "data.test_sets=[ffpp]",  # this folder holds FF++ only
+        "debug=smoke", "backbone=resnet18", "model.adm.width=128", "eval.test_frames=null", "eval.val_frames=null",
         f"run_dir={run_dir}",
     ]))  # fmt: skip
     doc = json.loads((run_dir / "results.json").read_text())
-    res = doc["test"]["deepfakebench"]
+    res = doc["test"]["ffpp"]
     assert res["videos"] > 0 and res["frames"] >= res["videos"] and 0 <= res["video_auc"] <= 1

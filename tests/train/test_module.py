@@ -7,7 +7,9 @@ import pytest
 import pytorch_lightning as pl
 import torch
 
-from iid.module import CONFIG_KEY, DetectorModule, plain_config
+from iid.engine.checkpoints import CONFIG_KEY
+from iid.engine.config import plain_config
+from iid.module import DetectorModule
 from iid.optim import PiecewiseLR, build_optimizer
 
 
@@ -28,7 +30,7 @@ def fake_batch(b: int = 2, s: int = 256, seed: int = 0) -> dict[str, torch.Tenso
 
 @pytest.fixture(scope="module")
 def cfg(compose_cfg):
-    return plain_config(compose_cfg(["backbone=resnet18", "adm.width=64", "logger=csv"]))
+    return plain_config(compose_cfg(["backbone=resnet18", "model.adm.width=64", "logger=csv"]))
 
 
 def test_batch_transform_train_vs_eval_and_normalisation(cfg):
@@ -62,8 +64,13 @@ def test_training_step_loss_parts_and_channels_last(cfg):
     loss.backward()
     assert m.model.adm is not None and any(p.grad is not None for p in m.model.adm.parameters())
     assert {"train/loss", "train/cls", "train/det", "train/num_pos", "aug/mfs_partial", "aug/mfs_global"} <= set(logged)
-    off = DetectorModule({**cfg, "adm": {**cfg["adm"], "enabled": False}})
+    off = DetectorModule({**cfg, "model": {"family": "binary"}})
     assert off.model.adm is None
+    binary_batch = off.on_after_batch_transfer(fake_batch(), 0)
+    logged.clear()
+    off.log = lambda name, value, **kw: logged.__setitem__(name, value)
+    off.training_step(binary_batch, 0).backward()
+    assert {"train/loss", "train/cls"} <= set(logged) and "train/det" not in logged
 
 
 def test_paper_schedule_changes_lr_at_epochs_10_and_20(cfg):
@@ -100,6 +107,27 @@ def test_checkpoint_config_is_plain_and_weights_only(cfg, tmp_path):
     m.on_save_checkpoint(ckpt)
     torch.save(ckpt, tmp_path / "m.ckpt")
     loaded = torch.load(tmp_path / "m.ckpt", weights_only=True)
-    assert type(loaded[CONFIG_KEY]) is dict and loaded[CONFIG_KEY]["adm"]["width"] == 64
+    assert type(loaded[CONFIG_KEY]) is dict and loaded[CONFIG_KEY]["model"]["adm"]["width"] == 64
     again = DetectorModule.from_checkpoint(tmp_path / "m.ckpt")
     assert all(torch.equal(v, again.state_dict()[k]) for k, v in m.state_dict().items())
+
+
+def test_checkpoint_of_the_earlier_config_layout_loads(cfg, tmp_path):
+    """Checkpoints written before the model/budget/eval groups held `adm.enabled` and the budget and
+    test protocol inside `trainer`; they load as the family and protocol they were trained with."""
+    m = DetectorModule(cfg)
+    old = {k: v for k, v in cfg.items() if k not in ("model", "budget", "eval", "checkpoint")}
+    old["adm"] = {"enabled": True, **cfg["model"]["adm"]}
+    old["trainer"] = {**cfg["trainer"], "batch_size": 8, "max_epochs": 6, "batches_per_epoch": 50,
+                      "eval_batch_size": 32, "val_frames": 4, "test_frames": 8, "last_every_n_steps": None}
+    old["eval"] = {"face_scale": 1.0}
+    torch.save({"state_dict": m.state_dict(), CONFIG_KEY: old}, tmp_path / "old.ckpt")
+    again = DetectorModule.from_checkpoint(tmp_path / "old.ckpt")
+    assert again.config["model"]["family"] == "caddm" and again.config["model"]["adm"]["width"] == 64
+    assert again.config["eval"]["test_frames"] == 8 and again.config["budget"]["batch_size"] == 8
+    assert "test_frames" not in again.config["trainer"] and "max_epochs" not in again.config["trainer"]
+    assert all(torch.equal(v, again.state_dict()[k]) for k, v in m.state_dict().items())
+    binary = {**old, "adm": {**old["adm"], "enabled": False}}
+    torch.save({"state_dict": DetectorModule({**cfg, "model": {"family": "binary"}}).state_dict(), CONFIG_KEY: binary},
+               tmp_path / "old_binary.ckpt")  # fmt: skip
+    assert DetectorModule.from_checkpoint(tmp_path / "old_binary.ckpt").model.adm is None

@@ -12,8 +12,8 @@ import pytest
 import pytorch_lightning as pl
 import torch
 
+from iid.engine.checkpoints import CONFIG_KEY
 from iid.metrics import METRIC_KEYS
-from iid.module import CONFIG_KEY
 
 TEST_SETS = {"ffpp": "in-dataset", "celebdf": "cross-dataset", "dfdc": "cross-dataset"}
 
@@ -28,7 +28,7 @@ def test_train_writes_results_for_every_test_set(trained_runs, adm):
         for k in METRIC_KEYS:
             assert isinstance(res[k], float), (name, k, res[k])
         assert 0 <= res["video_auc"] <= 1 and res["frames"] >= res["videos"] > 0
-    assert doc["adm"] is (adm == "on")
+    assert doc["model"] == {"on": "caddm", "off": "binary"}[adm] and doc["seed"] == 0
     # the model tested is the best checkpoint on the validation split
     assert Path(doc["checkpoint"]).name == "best.ckpt" and doc["best_val"]["monitor"] == "val/video_auc"
     rows = list(csv.DictReader(open(run_dir / "results.csv")))
@@ -54,9 +54,11 @@ def test_checkpoint_holds_plain_config_and_loads_weights_only(trained_runs):
         for name in ("best.ckpt", "last.ckpt"):
             ckpt = torch.load(run_dir / "checkpoints" / name, map_location="cpu", weights_only=True)
             cfg = ckpt[CONFIG_KEY]
-            assert type(cfg) is dict and cfg["adm"]["enabled"] is (adm == "on")
+            assert type(cfg) is dict and cfg["model"]["family"] == {"on": "caddm", "off": "binary"}[adm]
             assert cfg["backbone"]["name"] == "resnet18" and cfg["optim"]["lr"] == pytest.approx(3.6e-4)
             assert any(k.startswith("model.adm.") for k in ckpt["state_dict"]) is (adm == "on")
+            # best.ckpt is weights + config only; the optimizer state lives in last.ckpt alone
+            assert ("optimizer_states" in ckpt) is (name == "last.ckpt")
 
 
 class Kill(pl.Callback):
@@ -86,7 +88,7 @@ def test_killed_run_resumes_with_the_same_step_count(tiny_base, compose_cfg, tmp
     from iid.train import run
 
     # 2 epochs of 2 steps, last.ckpt at every epoch end and every step
-    over = [*tiny_base, "trainer.max_epochs=2", "trainer.last_every_n_steps=1", "+trainer.limit_val_batches=1"]
+    over = [*tiny_base, "budget.epochs=2", "checkpoint.every_n_steps=1", "+trainer.limit_val_batches=1"]
     full = run(compose_cfg([*over, f"run_dir={tmp_path / 'full'}"]), test=False)
     assert full["global_step"] == 4
 
@@ -137,12 +139,13 @@ class ScriptedVal(pl.LightningModule):
 
 
 def test_best_checkpoint_is_chosen_on_validation_not_on_test(tmp_path, compose_cfg):
-    from iid.module import plain_config
-    from iid.train import make_trainer
+    from iid.engine import config as C
+    from iid.engine.trainer import make_trainer
 
-    cfg = plain_config(compose_cfg(["trainer.max_epochs=3", "trainer.progress_bar=none", "trainer.log_every_n_steps=1",
-                                    "trainer.num_sanity_val_steps=0"]))  # fmt: skip
-    trainer, best = make_trainer(cfg, tmp_path, loggers=[], has_val=True)
+    cfg = C.plain_config(compose_cfg(["budget.epochs=3", "trainer.progress_bar=none", "trainer.log_every_n_steps=1",
+                                      "trainer.num_sanity_val_steps=0"]))  # fmt: skip
+    trainer, best = make_trainer(C.trainer_kwargs(cfg), C.hardware(cfg), tmp_path, loggers=[], budget=C.budget(cfg),
+                                 checkpoint=C.checkpoint_settings(cfg), has_val=True)  # fmt: skip
     data = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(torch.ones(2, 2)), batch_size=1)
     trainer.fit(ScriptedVal(), train_dataloaders=data, val_dataloaders=data)
     assert best.monitor == "val/video_auc"
@@ -170,6 +173,6 @@ def test_user_errors_are_one_line(cli, tiny_base, tmp_path):
     line = _one_error_line(cli("iid.train", [*tiny_base, "data.methods=[NoSuchMethod]", f"run_dir={tmp_path / 'r'}"],
                                cwd=tmp_path))  # fmt: skip
     assert "0 fake" in line
-    line = _one_error_line(cli("iid.train", [*tiny_base, "trainer.max_epochs=many", f"run_dir={tmp_path / 'r2'}"],
+    line = _one_error_line(cli("iid.train", [*tiny_base, "budget.epochs=many", f"run_dir={tmp_path / 'r2'}"],
                                cwd=tmp_path))  # fmt: skip
-    assert "trainer.max_epochs" in line
+    assert "budget.epochs" in line

@@ -1,6 +1,6 @@
 """Figure of MFS + DA on a batch read from a frame store.
 
-    python -m iid.augment.show store=<store_root>/<dataset>/<split> out=fig.png [n=6] [seed=0]
+    python -m iid.augment.show store=<store_root>/<dataset>/<split> out=fig.png [n=6] [seed=0]  (conf/show.yaml)
 
 One row per fake frame with a source: fake, source, face-restricted DSSIM, the chosen window (or the
 global hull), the MFS result with its artifact box (centred crop, no DA), and the sample after DA
@@ -9,29 +9,26 @@ with its box. The first half of the rows is drawn with partial swaps, the rest w
 
 from __future__ import annotations
 
-import sys
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
 
 from iid.augment.pipeline import build_train_transform
-from iid.errors import UserError, exit_on_user_error
+from iid.errors import UserError
+from iid.settings import bounds, settings
 
 COLUMNS = ("fake", "source", "DSSIM (face)", "window / hull", "MFS + box", "after DA + box")
 
 
-def _parse(argv: list[str]) -> dict[str, str]:
-    args = {}
-    for a in argv:
-        if "=" not in a:
-            raise UserError(f"argument {a!r}: use key=value (store=DIR out=fig.png n=6 seed=0)")
-        k, v = a.split("=", 1)
-        args[k.strip()] = v.strip()
-    unknown = set(args) - {"store", "out", "n", "seed"}
-    if unknown or "store" not in args:
-        raise UserError(f"usage: python -m iid.augment.show store=DIR out=fig.png [n=6] [seed=0] (got {sorted(args)})")
-    return args
+@dataclass(frozen=True)
+class ShowArgs:
+    store: str = "???"
+    out: str = "mfs_grid.png"
+    n: int = field(default=6, metadata=bounds(1))
+    seed: int = 0
 
 
 def open_store(path: str | Path):
@@ -133,19 +130,17 @@ def render(batch: dict[str, torch.Tensor], out: Path, seed: int = 0) -> Path:
     return out
 
 
-@exit_on_user_error
-def main(argv: list[str] | None = None) -> Path:
-    args = _parse(sys.argv[1:] if argv is None else argv)
-    try:
-        n, seed = int(args.get("n", 6)), int(args.get("seed", 0))
-    except ValueError:
-        raise UserError("n and seed must be integers") from None
-    if n < 1:
-        raise UserError(f"n={n}: show at least one row")
-    store = open_store(args["store"])
-    out = render(load_batch(store, n, seed), Path(args.get("out", "mfs_grid.png")), seed)
+def show(cfg: Any) -> Path:
+    a = settings(ShowArgs, "show", cfg)
+    out = render(load_batch(open_store(a.store), a.n, a.seed), Path(a.out), a.seed)
     print(f"wrote {out}")
     return out
+
+
+def main(argv: list[str] | None = None) -> None:
+    from iid.engine.cli import hydra_entry
+
+    hydra_entry("show", show, argv)
 
 
 if __name__ == "__main__":

@@ -21,17 +21,14 @@ subclass `DistributedSampler` so that Lightning never wraps them in its padding
 anyway to state the intent). Ranks may run one evaluation step more or less than each other:
 metrics sync at epoch end.
 
-Config mapping (`conf/data/*.yaml` -> constructor), done by `datamodule_kwargs_from(cfg.data)`:
-name, store_root, test_sets, methods, balance, batches_per_epoch, test_frames, val_frames,
-eval_batch_size, prepare_hint pass through; the other keys (reader, root, landmarks, compression,
-frames, cross, synth, json) belong to `iid.prepare`. batch_size, num_workers and seed come from the
-caller: `IIDDataModule.from_config(cfg.data, batch_size=..., num_workers=..., seed=...)`.
+The constructor's arguments come from the data, budget and eval groups
+(`iid.engine.data.build_datamodule`).
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -46,20 +43,6 @@ from iid.data.store import SPLITS, FrameStore, prepare_command, read_videos, sto
 from iid.errors import UserError
 
 log = logging.getLogger(__name__)
-
-CONFIG_KEYS = (
-    "name",
-    "store_root",
-    "test_sets",
-    "methods",
-    "balance",
-    "batches_per_epoch",
-    "test_frames",
-    "val_frames",
-    "eval_batch_size",
-    "prepare_hint",
-)
-
 
 @rank_zero_only
 def _warn(msg: str) -> None:
@@ -111,17 +94,6 @@ class StoreBatches(Dataset):
         t["face_mask"] = t["face_mask"].unsqueeze(1)  # (B,1,S,S)
         t["identity"] = torch.from_numpy(self.identity_map[b["identity"]])
         return t
-
-
-def datamodule_kwargs_from(cfg_data: Mapping[str, Any]) -> dict[str, Any]:
-    """The constructor arguments held by a `data` config node (the rest is prepare's)."""
-    kw = {k: cfg_data[k] for k in CONFIG_KEYS if k in cfg_data and cfg_data[k] is not None}
-    for k in ("test_sets", "methods"):
-        if k in kw:
-            kw[k] = [str(x) for x in kw[k]]
-    if "store_root" in kw:
-        kw["store_root"] = str(kw["store_root"])
-    return kw
 
 
 class IIDDataModule(pl.LightningDataModule):
@@ -184,13 +156,6 @@ class IIDDataModule(pl.LightningDataModule):
         self.test_sets: list[str] = []
         self.stats: dict[str, int] = {}
         self._datasets: dict[str, StoreBatches] = {}
-
-    @classmethod
-    def from_config(
-        cls, cfg_data: Mapping[str, Any], batch_size: int, num_workers: int = 0, seed: int = 0, **overrides: Any
-    ) -> IIDDataModule:
-        return cls(**{**datamodule_kwargs_from(cfg_data), "batch_size": batch_size, "num_workers": num_workers,
-                      "seed": seed, **overrides})
 
     # -- setup ---------------------------------------------------------------------------------
     def setup(self, stage: str | None = None) -> None:

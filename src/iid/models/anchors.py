@@ -4,7 +4,7 @@ Boxes come in two forms: *centre form* (cx, cy, w, h) for anchors and encoded of
 *corner form* (x0, y0, x1, y1) for artifact boxes; all coordinates are normalised by the image size,
 so a box covering the whole 224x224 image is (0, 0, 1, 1).
 
-Anchor layout (DESIGN.md, reference `configs/caddm_train.cfg`): four maps of 7x7, 5x5, 3x3, 1x1
+Anchor layout (docs/reference.md; the reference code's `configs/caddm_train.cfg`): four maps of 7x7, 5x5, 3x3, 1x1
 cells with steps 32, 45, 75, 224 px and sizes [min, max] = [40, 80], [80, 120], [120, 160],
 [224, 224] px. Each cell has 2 anchors centred at ((j+0.5)*step, (i+0.5)*step): first min x max, then
 max x min (w x h). Order: map by map, cells row-major (i = row, j = column), then the 2 anchors;

@@ -1,0 +1,138 @@
+"""The one shape of every entry point: a Hydra app on the package's configs (`pkg://iid.conf`).
+
+Before Hydra starts, the command line is composed once with Hydra's compose API: an unknown group
+option, a key the config does not have (`foo=1`), a new top-level key (`+foo=1`, which Hydra would
+silently accept) or a malformed override ends in one `error: ...` line and exit code 2, instead of
+Hydra's page. A UserError raised inside the job ends the same way.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from iid.errors import UserError, exit_on_user_error
+
+CONF_DIR = Path(__file__).resolve().parents[1] / "conf"
+CONF_MODULE = "iid.conf"
+# flags that take a value as the next argument
+_FLAGS_WITH_VALUE = {"--cfg", "-c", "--package", "-p", "--config-name", "-cn", "--config-path", "-cp",
+                     "--config-dir", "-cd", "--info", "--experimental-rerun"}  # fmt: skip
+
+
+def hydra_entry(config_name: str, job: Callable[[Any], Any], argv: Sequence[str] | None = None) -> None:
+    """Run `job(cfg)` as a Hydra app on conf/<config_name>.yaml."""
+    import hydra
+
+    @exit_on_user_error
+    def _job(cfg) -> None:
+        logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+        job(cfg)
+
+    argv = sys.argv[1:] if argv is None else list(argv)
+    exit_on_user_error(check_overrides)(config_name, argv)
+    saved = sys.argv
+    sys.argv = [saved[0], *argv]  # hydra.main reads the command line from sys.argv
+    try:
+        hydra.main(config_path=f"pkg://{CONF_MODULE}", config_name=config_name, version_base="1.3")(_job)()
+    finally:
+        sys.argv = saved
+
+
+def user_overrides(argv: Sequence[str]) -> list[str]:
+    """The config overrides of a command line: no flags, no hydra.* settings."""
+    out, skip = [], False
+    for arg in argv:
+        if skip:
+            skip = False
+            continue
+        if arg.startswith("-"):
+            skip = arg in _FLAGS_WITH_VALUE
+            continue
+        key = arg.lstrip("+~").split("=", 1)[0]
+        if key == "hydra" or key.startswith(("hydra.", "hydra/")):
+            continue
+        out.append(arg)
+    return out
+
+
+def check_group_overrides(argv: Sequence[str], conf_dir: Path = CONF_DIR) -> None:
+    """`group=option` naming no config file ends in one line listing the options (multirun lists too)."""
+    for arg in argv:
+        m = re.fullmatch(r"\+{0,2}([A-Za-z_][\w]*)=(.*)", arg)
+        if not m:
+            continue
+        group, value = m.groups()
+        folder = conf_dir / group
+        if not folder.is_dir() or value in ("", "null"):
+            continue
+        options = sorted(p.stem for p in folder.glob("*.yaml"))
+        for v in value.split(","):
+            v = v.strip().strip("'\"")
+            if v and v not in options:
+                raise UserError(f"unknown {group} {v!r}: choose one of {', '.join(options)} ({group}=<name>)")
+
+
+def _one_job(overrides: list[str]) -> list[str]:
+    """A multirun command line as the overrides of its first job (each sweep reduced to its first value)."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    parsed = OverridesParser.create().parse_overrides(overrides)
+    out = []
+    for raw, o in zip(overrides, parsed):
+        if o.is_sweep_override():
+            first = next(iter(o.sweep_string_iterator()), None)
+            if first is None:
+                continue
+            out.append(f"{o.get_key_element()}={first}")
+        else:
+            out.append(raw)
+    return out
+
+
+def check_overrides(config_name: str, argv: Sequence[str]) -> None:
+    """Compose the command line once; any problem Hydra would report is one UserError line."""
+    from hydra import compose, initialize_config_module
+    from hydra.core.global_hydra import GlobalHydra
+
+    overrides = user_overrides(argv)
+    check_group_overrides(overrides)
+    try:
+        jobs = _one_job(overrides)
+    except Exception as err:  # the override grammar's own error
+        raise UserError(f"cannot parse the command line: {_first_line(err)}") from None
+    GlobalHydra.instance().clear()
+    try:
+        with initialize_config_module(CONF_MODULE, version_base="1.3"):
+            base = compose(config_name)
+            cfg = compose(config_name, overrides=jobs)
+    except Exception as err:
+        raise UserError(_explain(err)) from None
+    finally:
+        GlobalHydra.instance().clear()
+    added = sorted(set(cfg) - set(base))
+    if added:
+        raise UserError(f"unknown key(s) {added}: `python -m iid.{_entry(config_name)} --cfg job` lists the config")
+
+
+def _entry(config_name: str) -> str:
+    return {"config": "train"}.get(config_name, config_name)
+
+
+def _first_line(err: BaseException) -> str:
+    return (str(err).strip().splitlines() or [type(err).__name__])[0]
+
+
+def _explain(err: BaseException) -> str:
+    msg = str(err).strip()
+    m = re.search(r"Could not override '([^']+)'", msg)
+    if m:
+        return f"unknown key {m.group(1)!r}: check its spelling (`--cfg job` prints the composed config)"
+    m = re.search(r"Could not append to config. An item is already at '([^']+)'", msg)
+    if m:
+        return f"{m.group(1)} exists already: drop the leading + ({m.group(1)}=...)"
+    return _first_line(err)

@@ -1,0 +1,151 @@
+"""The data a run needs: the preparation plan (which frame stores to build, from which raw folders)
+and the DataModule over them.
+
+`python -m iid.prepare` runs the whole plan (preparation is resumable: finished videos are
+skipped); `iid.train` and `iid.evaluate` run only the part whose stores are missing, so the
+synthetic default needs no separate step. The synthetic benchmark is generated first when the data
+group asks for it.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from iid.engine.config import Budget, EvalProtocol, prepare_settings
+from iid.errors import UserError
+from iid.settings import bounds, plain, settings
+
+log = logging.getLogger("iid.data")
+SYNTH_STAMP = "synth_source.json"  # in the synthetic store root: which generated benchmark it holds
+
+
+@dataclass(frozen=True)
+class DataSettings:
+    """The `data` group (schema and meaning of each key: conf/data/synthetic.yaml)."""
+
+    name: str = "ffpp"
+    reader: str | None = None
+    root: str | None = None
+    json: str | None = None
+    store_root: str = "data/stores"
+    landmarks: str = "dlib"
+    methods: tuple[str, ...] | None = None
+    compression: str | None = None
+    frames: int = field(default=32, metadata=bounds(1))
+    test_sets: tuple[str, ...] = ()
+    cross: dict | None = None
+    balance: bool = False
+    prepare_hint: str | None = None
+    synth: dict | None = None
+
+
+def data_settings(cfg: Mapping[str, Any]) -> DataSettings:
+    data = settings(DataSettings, "data", cfg.get("data"))
+    known = {data.name, *(data.cross or {})}
+    unknown = [t for t in data.test_sets if t not in known]
+    if unknown:  # checked before training: a typo must not cost a whole run
+        raise UserError(f"data.test_sets: {unknown} unknown; the data group knows {sorted(known)} "
+                        "(the data set itself and its data.cross entries)")  # fmt: skip
+    return data
+
+
+def preparation_plan(cfg: Mapping[str, Any], *, need_train: bool = True, only_missing: bool = True) -> list[dict[str, Any]]:
+    """The `iid.data.preparation.prepare_dataset` calls the config asks for: the data set (all its
+    splits), then each cross-data test set with a root. only_missing: just those whose store is absent
+    (a cross set without a root is then skipped: the DataModule warns that it cannot be tested)."""
+    from iid.data.store import store_exists
+
+    data, prep = data_settings(cfg), prepare_settings(cfg)
+    common = {"store_root": data.store_root, "frames": data.frames, "landmarks": data.landmarks,
+              "store_size": prep.store_size, "face_scale": prep.face_scale, "workers": prep.workers,
+              "content_hash": prep.hash, "progress": prep.progress}  # fmt: skip
+    root = Path(data.store_root)
+    calls = []
+    missing_own = (need_train and not store_exists(root, data.name, "train")) or (
+        data.name in data.test_sets and not store_exists(root, data.name, "test"))
+    if not only_missing or missing_own:
+        calls.append({"reader": data.reader or data.name, "root": data.root, "json_file": data.json,
+                      "methods": list(data.methods) if data.methods is not None else None,
+                      "compression": data.compression, **common})  # fmt: skip
+    for name, c in (data.cross or {}).items():
+        c = plain(c)
+        if only_missing and (name not in data.test_sets or store_exists(root, name, "test")):
+            continue
+        if c.get("root") is None:
+            log.info("cross test set %s: no root set, not prepared", name)
+            continue
+        calls.append({"reader": c.get("reader", name), "root": c["root"], "json_file": c.get("json"),
+                      "compression": c.get("compression"), **common})  # fmt: skip
+    for call in calls:
+        if call["root"] is None or not Path(str(call["root"])).exists():
+            hint = data.prepare_hint or f"python -m iid.prepare data={data.name} data.root=<folder>"
+            raise UserError(f"data root {call['root']} does not exist and {data.store_root} has no {call['reader']} "
+                            f"store: pass data.root=<{call['reader']} folder> or build it with `{hint}`")  # fmt: skip
+    return calls
+
+
+def _synth_marker(out: Path) -> str | None:
+    try:
+        return (out / ".iid_synth.json").read_text()
+    except OSError:
+        return None
+
+
+def ensure_synthetic(cfg: Mapping[str, Any]) -> None:
+    """Generate the embedded benchmark on first use; stores built from an older one are rebuilt."""
+    data = data_settings(cfg)
+    if not data.synth:
+        return
+    from iid.synth import ensure
+
+    out, store_root = Path(str(data.synth["out"])), Path(data.store_root)
+    ensure(out, scale=str(data.synth.get("scale", "small")), seed=int(data.synth.get("seed", 0)))
+    stamp = store_root / SYNTH_STAMP
+    if stamp.is_file() and stamp.read_text() != _synth_marker(out):
+        log.warning("the synthetic benchmark at %s changed: rebuilding its stores in %s", out, store_root)
+        shutil.rmtree(store_root)
+
+
+def run_plan(calls: list[dict[str, Any]], cfg: Mapping[str, Any], report: bool = False) -> list[dict]:
+    """Run the preparation calls; stamp synthetic stores with the benchmark they came from."""
+    from iid.data.preparation import prepare_dataset
+
+    summaries = []
+    for call in calls:
+        log.info("preparing %s from %s into %s", call["reader"], call["root"], call["store_root"])
+        kwargs = {k: v for k, v in call.items() if k != "json_file" or v is not None}
+        s = prepare_dataset(**kwargs)
+        summaries.append(s)
+        if report:
+            print(f"prepared {'+'.join(s['datasets'])} -> {s['store_root']}: {s['videos']} videos "
+                  f"({s['processed']} processed, {s['skipped_done']} already done), status {s['status']}, "
+                  f"rows {s['rows']}, {s['seconds']} s")  # fmt: skip
+    data = data_settings(cfg)
+    if data.synth and calls:
+        Path(data.store_root, SYNTH_STAMP).write_text(_synth_marker(Path(str(data.synth["out"]))) or "")
+    return summaries
+
+
+def ensure_data(cfg: Mapping[str, Any], need_train: bool = True) -> None:
+    """Build the frame stores the run needs and lacks (generating the synthetic benchmark first)."""
+    ensure_synthetic(cfg)
+    run_plan(preparation_plan(cfg, need_train=need_train), cfg)
+
+
+def build_datamodule(cfg: Mapping[str, Any], budget: Budget, protocol: EvalProtocol, num_workers: int):
+    """IIDDataModule from the data group, sized by the budget and the eval protocol."""
+    from iid.data.datamodule import IIDDataModule
+
+    data = data_settings(cfg)
+    return IIDDataModule(
+        name=data.name, store_root=data.store_root, test_sets=list(data.test_sets),
+        methods=list(data.methods) if data.methods is not None else None, balance=data.balance,
+        batches_per_epoch=budget.batches_per_epoch, batch_size=budget.batch_size,
+        eval_batch_size=protocol.batch_size, num_workers=num_workers, test_frames=protocol.test_frames,
+        val_frames=protocol.val_frames, seed=int(cfg.get("seed", 0)), prepare_hint=data.prepare_hint,
+    )  # fmt: skip

@@ -1,0 +1,285 @@
+"""Every option of every config group composes, and every key it sets reaches the object that uses it.
+
+For each group a probe builds the group's consumer the way training does (the DataModule, pl.Trainer,
+the family's network and criterion, the transforms, the optimiser, the loggers, the preparation plan)
+and reads back, per key, the value that consumer ended up with. A key whose value is not found there
+would silently never take effect: the test fails on it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Any
+
+import pytest
+import torch
+
+from iid.engine import config as C
+from iid.engine.cli import CONF_DIR
+
+GROUPS = sorted(p.name for p in CONF_DIR.iterdir() if p.is_dir() and not p.name.startswith("_"))
+PRIMARY = {"config": "train", "evaluate": "evaluate", "prepare": "prepare", "synth": "synth", "show": "show"}
+
+
+def options(group: str) -> list[str]:
+    return sorted(p.stem for p in (CONF_DIR / group).glob("*.yaml"))
+
+
+def compose(overrides: list[str], name: str = "config") -> dict[str, Any]:
+    from hydra import compose as hydra_compose
+    from hydra import initialize_config_module
+
+    with initialize_config_module("iid.conf", version_base="1.3"):
+        return C.plain_config(hydra_compose(config_name=name, overrides=overrides))
+
+
+def leaves(node: Any, prefix: str = "") -> dict[str, Any]:
+    """Flat {dotted key: value} of a config node (lists are values)."""
+    if not isinstance(node, dict):
+        return {prefix: node}
+    out: dict[str, Any] = {}
+    for k, v in node.items():
+        out.update(leaves(v, f"{prefix}.{k}" if prefix else k))
+    return out
+
+
+def test_every_group_is_known():
+    assert set(GROUPS) == {"adm", "backbone", "budget", "da", "data", "debug", "eval", "logger", "mfs", "model",
+                           "optim", "paths", "prepare", "trainer"}  # fmt: skip
+
+
+@pytest.mark.parametrize("name", sorted(PRIMARY))
+def test_every_primary_config_composes(name):
+    overrides = {"evaluate": ["ckpt=x.ckpt"], "show": ["store=x"]}.get(name, [])
+    assert compose(overrides, name)
+
+
+@pytest.mark.parametrize("group, option", [(g, o) for g in GROUPS for o in options(g)])
+def test_every_option_composes_and_validates(group, option):
+    cfg = compose([f"{group}={option}"])
+    C.check_config(cfg)
+
+
+# -- probes: what each consumer ended up with ----------------------------------------------------------
+class Recorder:
+    """Stands in for a class: records the keyword arguments it is built with."""
+
+    calls: list[dict[str, Any]] = []
+
+    def __init__(self, *args, **kwargs):
+        Recorder.calls.append(kwargs)
+
+
+def probe_trainer(cfg, monkeypatch, tmp_path) -> dict[str, Any]:
+    import pytorch_lightning as pl
+
+    from iid.engine.trainer import make_trainer
+
+    Recorder.calls = []
+    monkeypatch.setattr(pl, "Trainer", Recorder)
+    hw = C.hardware(cfg)
+    make_trainer(C.trainer_kwargs(cfg), hw, tmp_path, [], budget=C.budget(cfg), checkpoint=C.checkpoint_settings(cfg))
+    seen = dict(Recorder.calls[-1])
+    seen["progress_bar"] = "rich" if seen["enable_progress_bar"] else "none"
+    dm = probe_datamodule(cfg)
+    seen["num_workers"] = dm.num_workers
+    seen["channels_last"] = hw.channels_last  # read by DetectorModule.setup (probed in test_module_reads_...)
+    return seen
+
+
+def probe_datamodule(cfg):
+    from iid.engine.data import build_datamodule
+
+    return build_datamodule(cfg, C.budget(cfg), C.eval_protocol(cfg), C.hardware(cfg).num_workers)
+
+
+def probe_budget(cfg, monkeypatch, tmp_path) -> dict[str, Any]:
+    dm = probe_datamodule(cfg)
+    epochs = probe_trainer(cfg, monkeypatch, tmp_path)["max_epochs"]
+    return {"epochs": epochs, "batches_per_epoch": dm.batches_per_epoch, "batch_size": dm.batch_size}
+
+
+def probe_eval(cfg, monkeypatch, tmp_path) -> dict[str, Any]:
+    from iid.augment.pipeline import build_eval_transform
+
+    dm = probe_datamodule(cfg)
+    protocol = C.eval_protocol(cfg)
+    return {"test_frames": dm.test_frames, "val_frames": dm.val_frames,
+            "batch_size": None if dm.eval_batch_size == dm.batch_size and protocol.batch_size is None else dm.eval_batch_size,
+            "face_scale": build_eval_transform(face_scale=protocol.face_scale).face_scale}  # fmt: skip
+
+
+def with_roots(cfg, tmp_path) -> dict[str, Any]:
+    """The config with its raw-data roots created (unset roots set to a new folder)."""
+    data = dict(cfg["data"])
+    if data.get("root") is None:
+        data["root"] = str(tmp_path / "raw")
+    data["cross"] = {k: {**c, "root": c.get("root") or str(tmp_path / "raw" / k)} for k, c in (data.get("cross") or {}).items()}
+    for root in [data["root"], *(c.get("root") for c in (data.get("cross") or {}).values())]:
+        if root is not None:
+            Path(root).mkdir(parents=True, exist_ok=True)
+    return {**cfg, "data": data}
+
+
+def probe_data(cfg, monkeypatch, tmp_path) -> dict[str, Any]:
+    from iid.engine.data import data_settings, preparation_plan
+
+    cfg = with_roots(cfg, tmp_path)
+    dm = probe_datamodule(cfg)
+    data = cfg["data"]
+    plan = preparation_plan(cfg, only_missing=False)
+    own = plan[0]
+    seen = {"name": dm.name, "store_root": dm.store_root, "test_sets": dm.requested_test_sets, "methods": dm.methods,
+            "balance": dm.balance, "prepare_hint": dm.prepare_hint, "reader": own["reader"], "root": own["root"],
+            "json": own["json_file"], "landmarks": own["landmarks"], "compression": own["compression"],
+            "frames": own["frames"]}  # fmt: skip
+    calls = iter(plan[1:])
+    for name, c in (data.get("cross") or {}).items():
+        call = next(calls) if c.get("root") is not None else {"reader": c.get("reader"), "root": None}  # no root: skipped
+        seen[f"cross.{name}.reader"], seen[f"cross.{name}.root"] = call["reader"], call["root"]
+        for k in ("json", "compression"):
+            if k in c:
+                seen[f"cross.{name}.{k}"] = call.get("json_file" if k == "json" else k)
+    for k, v in (data_settings(cfg).synth or {}).items():
+        seen[f"synth.{k}"] = v  # read by ensure_synthetic
+    return seen
+
+
+def probe_model(cfg, monkeypatch, tmp_path) -> dict[str, Any]:
+    from iid.models.families import build_family
+
+    net, criterion = build_family(cfg["model"], {"name": "resnet18", "pretrained": False})
+    seen: dict[str, Any] = {"family": cfg["model"]["family"]}
+    if getattr(net, "adm", None) is not None:
+        mb = criterion.multibox
+        seen.update({"adm.width": net.adm.width, "adm.iou_threshold": mb.threshold, "adm.force_best": mb.force_best,
+                     "adm.neg_pos_ratio": mb.neg_pos_ratio, "adm.mining": mb.mining, "adm.alpha": criterion.alpha,
+                     "adm.beta": criterion.beta, "adm.variances": list(mb.variances)})  # fmt: skip
+    return seen
+
+
+def probe_backbone(cfg, monkeypatch, tmp_path) -> dict[str, Any]:
+    from iid.models.families import build_family
+
+    net, _ = build_family({"family": "binary"}, cfg["backbone"])
+    return {"name": net.backbone.name, "pretrained": cfg["backbone"]["pretrained"] if not cfg["backbone"]["pretrained"] else None}
+
+
+def _fields(obj) -> dict[str, Any]:
+    return {k: list(map(list, v)) if k == "windows" else list(v) if isinstance(v, tuple) else v
+            for k, v in dataclasses.asdict(obj).items()}
+
+
+def probe_mfs(cfg, monkeypatch, tmp_path) -> dict[str, Any]:
+    from iid.augment.pipeline import build_train_transform
+
+    return _fields(build_train_transform(cfg["mfs"], cfg["da"]).mfs)
+
+
+def probe_da(cfg, monkeypatch, tmp_path) -> dict[str, Any]:
+    from iid.augment.pipeline import build_train_transform
+
+    return _fields(build_train_transform(cfg["mfs"], cfg["da"]).da)
+
+
+def probe_optim(cfg, monkeypatch, tmp_path) -> dict[str, Any]:
+    from iid.optim import build_optimizer
+
+    out = build_optimizer([torch.nn.Parameter(torch.zeros(1))], cfg["optim"])
+    opt, sched = out["optimizer"], out["lr_scheduler"]["scheduler"]
+    group = opt.param_groups[0]
+    lr_of = sched.lr_lambdas[0]
+    seen = {"name": type(opt).__name__.lower(), "lr": group["initial_lr"], "weight_decay": group["weight_decay"],
+            "milestones": lr_of.milestones, "lrs": lr_of.lrs}  # fmt: skip
+    if "betas" in group:
+        seen["betas"] = list(group["betas"])
+    if "momentum" in group:
+        seen["momentum"] = group["momentum"]
+    return seen
+
+
+def probe_logger(cfg, monkeypatch, tmp_path) -> dict[str, Any]:
+    import pytorch_lightning.loggers as L
+
+    from iid.engine.loggers import build_loggers
+
+    Recorder.calls = []
+    monkeypatch.setattr(L, "WandbLogger", Recorder)
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    loggers = build_loggers(cfg["logger"], tmp_path, cfg)
+    seen = {"wandb": bool(Recorder.calls)}
+    if Recorder.calls:
+        kw = Recorder.calls[-1]
+        seen.update({k: kw[k] for k in ("project", "entity", "group", "job_type")})
+        seen["name"] = cfg["logger"]["name"] if kw["name"] == tmp_path.name else kw["name"]
+        seen["tags"] = kw["tags"]
+    assert type(loggers[0]).__name__ == "CSVLogger"
+    return seen
+
+
+def probe_prepare(cfg, monkeypatch, tmp_path) -> dict[str, Any]:
+    from iid.engine.data import preparation_plan
+
+    plan = preparation_plan(with_roots(cfg, tmp_path), only_missing=False)
+    seen = {k: plan[0][k] for k in ("workers", "store_size", "face_scale", "progress")}
+    seen["hash"] = plan[0]["content_hash"]
+    return seen
+
+
+def probe_paths(cfg, monkeypatch, tmp_path) -> dict[str, Any]:
+    data = cfg["data"]
+    return {"data": cfg["paths"]["data"] if data["root"].startswith(cfg["paths"]["data"]) else None,
+            "stores": cfg["paths"]["stores"] if data["store_root"].startswith(cfg["paths"]["stores"]) else None}
+
+
+PROBES = {"trainer": probe_trainer, "budget": probe_budget, "eval": probe_eval, "data": probe_data,
+          "model": probe_model, "backbone": probe_backbone, "mfs": probe_mfs, "da": probe_da, "optim": probe_optim,
+          "logger": probe_logger, "prepare": probe_prepare, "paths": probe_paths}  # fmt: skip
+# groups that only select others (adm=on|off picks the model family; debug sets values of other groups)
+SELECTORS = {"adm", "debug"}
+
+
+def test_every_group_has_a_probe():
+    assert set(PROBES) | SELECTORS == set(GROUPS)
+
+
+@pytest.mark.parametrize("group, option", [(g, o) for g in sorted(PROBES) for o in options(g)])
+def test_every_key_reaches_its_consumer(group, option, monkeypatch, tmp_path):
+    cfg = compose([f"{group}={option}", f"paths.data={tmp_path / 'data'}"])
+    seen = PROBES[group](cfg, monkeypatch, tmp_path)
+    expected = leaves(with_roots(cfg, tmp_path)[group])
+    missing = {k: v for k, v in expected.items() if k not in seen or seen[k] != v}
+    assert not missing, f"{group}={option}: keys that never reach their consumer: {missing} (consumer saw {seen})"
+
+
+@pytest.mark.parametrize("option, values", [("smoke", {"budget.epochs": 1, "eval.test_frames": 2,
+                                                       "trainer.num_workers": 0, "logger.wandb": False})])  # fmt: skip
+def test_selector_groups(option, values):
+    cfg = compose([f"debug={option}"])
+    flat = leaves(cfg)
+    assert {k: flat[k] for k in values} == values
+    assert compose(["adm=off"])["model"] == {"family": "binary"}
+    assert compose(["adm=on"])["model"]["family"] == "caddm"
+
+
+def test_module_reads_hardware_and_eval_keys(monkeypatch):
+    from iid.module import DetectorModule
+
+    cfg = compose(["backbone=resnet18", "model=binary", "trainer.channels_last=true", "eval.face_scale=0.9"])
+    m = DetectorModule(cfg)
+    assert m.channels_last is True and m.eval_tf.face_scale == 0.9
+
+
+def test_a_key_owned_by_another_group_is_refused():
+    from iid.errors import UserError
+
+    cfg = compose(["+trainer.max_epochs=3"])
+    with pytest.raises(UserError, match="budget.epochs"):
+        C.check_config(cfg)
+
+
+def test_configs_ship_inside_the_package():
+    import iid
+
+    assert CONF_DIR == Path(iid.__file__).parent / "conf" and (CONF_DIR / "config.yaml").is_file()
