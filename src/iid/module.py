@@ -5,8 +5,9 @@ ModelOutput with `logits` and `features`, a criterion returning `loss` and parts
 
 Batches arrive as uint8 canvases (docs/interfaces.md). `on_after_batch_transfer` runs, on the
 batch's device, the train transform (MFS + DA) while the module is in training mode and the
-deterministic eval transform otherwise, then normalises with the network's mean/std (and moves to
-channels_last when asked).
+deterministic eval transform otherwise, each with the optional stages of iid.augment.stages around
+it (SBI before training's, test-time perturbations after evaluation's), then normalises with the
+network's mean/std (and moves to channels_last when asked).
 
 The composed config (a plain dict) is the module's only argument and is stored in every checkpoint
 under `iid_config`, so `DetectorModule.from_checkpoint(path)` rebuilds the model without the
@@ -25,6 +26,7 @@ import torch
 from torch import Tensor, nn
 
 from iid.augment.pipeline import build_eval_transform, build_train_transform
+from iid.augment.stages import build_stages, run_stages
 from iid.engine.checkpoints import CONFIG_KEY, load_checkpoint
 from iid.engine.config import eval_protocol, hardware, plain_config, upgrade_config
 from iid.metrics import METRIC_KEYS, FrameScores
@@ -45,6 +47,8 @@ class DetectorModule(pl.LightningModule):
         self.model, self.criterion = build_family(cfg["model"], cfg["backbone"], pretrained)
         self.train_tf = build_train_transform(cfg.get("mfs"), cfg.get("da"), seed=int(cfg.get("seed", 0)))
         self.eval_tf = build_eval_transform(face_scale=eval_protocol(cfg).face_scale)
+        self.train_stages = build_stages(cfg, "train", seed=int(cfg.get("seed", 0)))  # before train_tf
+        self.eval_stages = build_stages(cfg, "eval", seed=int(cfg.get("seed", 0)))  # after eval_tf
         self.register_buffer("mean", torch.tensor(self.model.mean).view(1, 3, 1, 1), persistent=False)
         self.register_buffer("std", torch.tensor(self.model.std).view(1, 3, 1, 1), persistent=False)
         self.channels_last = hardware(cfg).channels_last
@@ -75,9 +79,14 @@ class DetectorModule(pl.LightningModule):
         seed = int(self.config.get("seed", 0))
         state = np.random.SeedSequence([seed, self.current_epoch, self.global_rank]).generate_state(1)[0]
         self.train_tf.reseed(int(state))
+        for stage in self.train_stages:
+            stage.reseed(int(state) + 1)
 
     def on_after_batch_transfer(self, batch: dict[str, Any], dataloader_idx: int) -> dict[str, Any]:
-        batch = self.train_tf(batch) if self.training else self.eval_tf(batch)
+        if self.training:
+            batch = self.train_tf(run_stages(self.train_stages, batch))
+        else:
+            batch = run_stages(self.eval_stages, self.eval_tf(batch))
         image = (batch["image"] - self.mean) / self.std  # (B, 3, 224, 224)
         if self.channels_last:
             image = image.contiguous(memory_format=torch.channels_last)

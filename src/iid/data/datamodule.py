@@ -106,6 +106,7 @@ class IIDDataModule(pl.LightningDataModule):
         methods: keep only these fake methods (real videos always kept) in train and val; test sets
             are never filtered (supplement §B trains on sub-datasets, tests on all of FF++).
         balance: draw real and fake training rows with equal probability.
+        real_only: train on real frames only (a stage such as SBI makes the fakes).
         batches_per_epoch: training batches per epoch (paper: 512), rows drawn with replacement.
         batch_size: per device; eval_batch_size defaults to it.
         test_frames / val_frames: at most this many frames per video at equal intervals (None: all).
@@ -120,6 +121,7 @@ class IIDDataModule(pl.LightningDataModule):
         test_sets: Sequence[str] = (),
         methods: Sequence[str] | None = None,
         balance: bool = False,
+        real_only: bool = False,
         batches_per_epoch: int = 512,
         batch_size: int = 128,
         eval_batch_size: int | None = None,
@@ -142,6 +144,7 @@ class IIDDataModule(pl.LightningDataModule):
         self.requested_test_sets = list(dict.fromkeys(test_sets))
         self.methods = list(methods) if methods is not None else None
         self.balance, self.batches_per_epoch = balance, batches_per_epoch
+        self.real_only = real_only
         self.batch_size, self.eval_batch_size = batch_size, eval_batch_size or batch_size
         self.num_workers, self.seed = num_workers, seed
         self.test_frames, self.val_frames = test_frames, val_frames
@@ -249,10 +252,12 @@ class IIDDataModule(pl.LightningDataModule):
     def _select_train_rows(self) -> None:
         store = self.stores["train"]
         rows = self._method_rows(store)
+        if self.real_only:
+            rows = rows[store.label[rows] == 0]
         labels = store.label[rows]
         fake = labels != 0
         n_fake, n_real = int(fake.sum()), int((~fake).sum())
-        if n_fake == 0 or n_real == 0:
+        if n_real == 0 or (n_fake == 0 and not self.real_only):
             raise UserError(
                 f"{self.name}/train has {n_real} real and {n_fake} fake frames"
                 + (f" with methods {self.methods}" if self.methods is not None else "")
@@ -282,7 +287,7 @@ class IIDDataModule(pl.LightningDataModule):
     def train_sampler(self) -> RandomBatchSampler:
         store, rows = self.stores["train"], self.rows["train"]
         return RandomBatchSampler(rows, store.label[rows], self.batch_size, self.batches_per_epoch,
-                                  balance=self.balance, seed=self.seed)
+                                  balance=self.balance and not self.real_only, seed=self.seed)
 
     def train_dataloader(self) -> DataLoader:
         if "train" not in self.rows:

@@ -141,10 +141,13 @@ def build_datamodule(cfg: Mapping[str, Any], budget: Budget, protocol: EvalProto
     """IIDDataModule from the data group, sized by the budget and the eval protocol."""
     from iid.data.datamodule import IIDDataModule
 
+    from iid.augment.stages import enabled
+
     data = data_settings(cfg)
     return IIDDataModule(
         name=data.name, store_root=data.store_root, test_sets=list(data.test_sets),
         methods=list(data.methods) if data.methods is not None else None, balance=data.balance,
+        real_only=enabled(cfg.get("sbi")),  # SBI makes its fakes from real frames
         batches_per_epoch=budget.batches_per_epoch, batch_size=budget.batch_size,
         eval_batch_size=protocol.batch_size, num_workers=num_workers, test_frames=protocol.test_frames,
         val_frames=protocol.val_frames, seed=int(cfg.get("seed", 0)), prepare_hint=data.prepare_hint,
