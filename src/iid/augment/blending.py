@@ -8,9 +8,11 @@ outside the mask are never changed.
 
 from __future__ import annotations
 
+import functools
+
 import torch
 
-from iid.augment.filters import erode, gaussian_blur
+from iid.augment.filters import crop_rows, erode, gaussian_blur, paste_rows
 
 
 def soft_mask(mask: torch.Tensor, kernel: int = 5, sigma: float = 3.0) -> torch.Tensor:
@@ -29,8 +31,23 @@ def alpha_blend(background: torch.Tensor, foreground: torch.Tensor, alpha: torch
 
 def _dst1_matrix(n: int, device, dtype) -> torch.Tensor:
     """(n, n) symmetric DST-I matrix S[k, j] = sin(pi (k + 1)(j + 1) / (n + 1)); S @ S = (n + 1) / 2 * I."""
+    return _dst1_cached(n, str(device), dtype)
+
+
+@functools.lru_cache(maxsize=256)
+def _dst1_cached(n: int, device: str, dtype: torch.dtype) -> torch.Tensor:
     k = torch.arange(1, n + 1, device=device, dtype=torch.float64)
     return torch.sin(torch.pi * k[:, None] * k[None] / (n + 1)).to(dtype)
+
+
+@functools.lru_cache(maxsize=256)
+def _inverse_eigenvalues(h: int, w: int, device: str, dtype: torch.dtype) -> torch.Tensor:
+    """4 / ((H + 1)(W + 1)) / lambda of the 5-point Laplacian's DST-I modes (H, W)."""
+    ky = torch.arange(1, h + 1, device=device, dtype=torch.float64)
+    kx = torch.arange(1, w + 1, device=device, dtype=torch.float64)
+    lam = (2 * torch.cos(torch.pi * ky / (h + 1)) - 2)[:, None] + (2 * torch.cos(torch.pi * kx / (w + 1)) - 2)[None]
+    # DST-I is its own inverse up to 2 / (N + 1) per axis: fold both factors into the eigenvalues.
+    return (4 / ((h + 1) * (w + 1)) / lam).to(dtype)
 
 
 def solve_poisson_dirichlet0(rhs: torch.Tensor) -> torch.Tensor:
@@ -43,12 +60,7 @@ def solve_poisson_dirichlet0(rhs: torch.Tensor) -> torch.Tensor:
     h, w = rhs.shape[-2:]
     dt = rhs.dtype
     sh, sw = _dst1_matrix(h, rhs.device, dt), _dst1_matrix(w, rhs.device, dt)
-    ky = torch.arange(1, h + 1, device=rhs.device, dtype=torch.float64)
-    kx = torch.arange(1, w + 1, device=rhs.device, dtype=torch.float64)
-    lam = (2 * torch.cos(torch.pi * ky / (h + 1)) - 2)[:, None] + (2 * torch.cos(torch.pi * kx / (w + 1)) - 2)[None]
-    # DST-I is its own inverse up to 2 / (N + 1) per axis: fold both factors into the eigenvalues.
-    scale = (4 / ((h + 1) * (w + 1)) / lam).to(dt)
-    coef = sh @ (rhs @ sw) * scale
+    coef = sh @ (rhs @ sw) * _inverse_eigenvalues(h, w, str(rhs.device), dt)
     return sh @ (coef @ sw)
 
 
@@ -89,22 +101,26 @@ def poisson_blend(
     oy, ox, h, w = _crop_origins(inside[idx])
     if h < 3 or w < 3:
         return out
-    # Gather each sample's rectangle: (n, h, w, C) by advanced indexing, then channels first.
-    ys = (oy[:, None] + torch.arange(h, device=oy.device))[:, :, None]  # (n, h, 1)
-    xs = (ox[:, None] + torch.arange(w, device=ox.device))[:, None, :]  # (n, 1, w)
-    n_ = idx[:, None, None]
+    bg = crop_rows(background, oy, ox, h, w, idx)
+    m = crop_rows(inside, oy, ox, h, w, idx).to(bg.dtype)
+    paste_rows(out, oy, ox, poisson_blend_rect(bg, crop_rows(foreground, oy, ox, h, w, idx), m, guidance_erode), idx)
+    return out
 
-    def crop(x: torch.Tensor) -> torch.Tensor:
-        return x[n_, :, ys, xs].permute(0, 3, 1, 2)
 
-    bg = crop(background)
-    m = crop(inside).to(bg.dtype)
+def poisson_blend_rect(
+    background: torch.Tensor, foreground: torch.Tensor, mask: torch.Tensor, guidance_erode: int = 3
+) -> torch.Tensor:
+    """`poisson_blend` on crops (N, C, h, w) that are already each sample's rectangle R (its mask's
+    bounding box plus the one-pixel ring): the solve, without cropping and pasting back."""
+    h, w = background.shape[-2:]
+    if h < 3 or w < 3:
+        return background.clone()
+    m = mask.to(background.dtype)
     g = erode(m, guidance_erode)  # min filter; padding never shrinks a mask touching R's edge
-    d = crop(foreground) - bg  # s = bg + u: u carries the guided gradient of fg - bg
-    gx = (d[..., :, 1:] - d[..., :, :-1]) * torch.maximum(g[..., :, 1:], g[..., :, :-1])  # (n, C, h, w-1)
-    gy = (d[..., 1:, :] - d[..., :-1, :]) * torch.maximum(g[..., 1:, :], g[..., :-1, :])  # (n, C, h-1, w)
-    div = (gx[..., 1:-1, 1:] - gx[..., 1:-1, :-1]) + (gy[..., 1:, 1:-1] - gy[..., :-1, 1:-1])
-    u = torch.zeros_like(bg)
-    u[..., 1:-1, 1:-1] = solve_poisson_dirichlet0(div) * m[..., 1:-1, 1:-1]  # u = 0 on R's border
-    out[n_, :, ys, xs] = (bg + u).permute(0, 2, 3, 1)
+    d = foreground - background  # s = bg + u: u carries the guided gradient of fg - bg
+    gx = (d[..., :, 1:] - d[..., :, :-1]).mul_(torch.maximum(g[..., :, 1:], g[..., :, :-1]))  # (n, C, h, w-1)
+    gy = (d[..., 1:, :] - d[..., :-1, :]).mul_(torch.maximum(g[..., 1:, :], g[..., :-1, :]))  # (n, C, h-1, w)
+    div = (gx[..., 1:-1, 1:] - gx[..., 1:-1, :-1]).add_(gy[..., 1:, 1:-1]).sub_(gy[..., :-1, 1:-1])
+    out = background.clone()
+    out[..., 1:-1, 1:-1].add_(solve_poisson_dirichlet0(div).mul_(m[..., 1:-1, 1:-1]))  # u = 0 on R's border
     return out

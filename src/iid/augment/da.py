@@ -12,10 +12,10 @@ pixel edges (a box [x0, x1) covers pixels x0..x1-1).
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
-from kornia.filters import gaussian_blur2d
 
 from iid.augment.config import DAConfig
 from iid.augment.jpeg import jpeg_roundtrip
@@ -93,18 +93,30 @@ def _invert(m: torch.Tensor) -> torch.Tensor:
     return torch.linalg.inv(full)[:, :2]
 
 
+_BASE_GRIDS: dict[tuple[int, str], torch.Tensor] = {}
+
+
+def _base_grid(out_size: int, device) -> torch.Tensor:
+    """(out*out, 3) rows [x, y, 1] of output pixel centres, cached per size and device."""
+    key = (out_size, str(device))
+    base = _BASE_GRIDS.get(key)
+    if base is None:
+        ar = torch.arange(out_size, device=device, dtype=torch.float32)
+        yy, xx = torch.meshgrid(ar, ar, indexing="ij")
+        base = _BASE_GRIDS[key] = torch.stack([xx, yy, torch.ones_like(xx)], -1).view(-1, 3)
+    return base
+
+
 def affine_grid(m: torch.Tensor, out_size: int, canvas_size: int, out: torch.Tensor | None = None) -> torch.Tensor:
     """grid_sample grid (B, out, out, 2) of canvas->output affines m (B, 2, 3), align_corners=True;
     written into `out` when given (a reused workspace)."""
     b = m.shape[0]
     inv = _invert(m)  # output px -> canvas px
-    ar = torch.arange(out_size, device=m.device, dtype=torch.float32)
     grid = torch.empty((b, out_size, out_size, 2), device=m.device) if out is None else out
-    for k in range(2):  # canvas x, then y: q = a * x_out + (c * y_out + t), by broadcasting (no matmul)
-        a, c, t = (inv[:, k, j].view(b, 1, 1) for j in range(3))
-        q = torch.add(ar.view(1, 1, -1) * a, ar.view(1, -1, 1) * c + t, out=grid[..., k])
-        q.mul_(2).div_(canvas_size - 1).sub_(1)  # exact at integer pixels, as grid_sample reads it back
-    return grid
+    # twice the canvas px of every output pixel: one (out*out, 3) @ (3, 2) product per sample (the
+    # doubling is exact); then /(S - 1) - 1, the normalisation that grid_sample inverts most closely
+    torch.matmul(_base_grid(out_size, m.device), 2 * inv.transpose(1, 2), out=grid.view(b, out_size * out_size, 2))
+    return grid.div_(canvas_size - 1).sub_(1)
 
 
 def warp_images(
@@ -144,41 +156,101 @@ def warp_boxes(boxes: torch.Tensor, m: torch.Tensor, out_size: int) -> torch.Ten
     return torch.cat([lo, hi], 1)
 
 
-def photometric(x: torch.Tensor, cfg: DAConfig, gen: torch.Generator) -> tuple[torch.Tensor, dict[str, float]]:
-    """JPEG, colour (brightness, saturation, gamma), Gaussian blur, Gaussian noise on x (B, 3, H, W) in [0, 1].
+@dataclass
+class PhotoDraws:
+    """The per-sample random numbers of the photometric ops, drawn for a whole batch in one order."""
 
-    In place on x (the caller's fresh warp output); each op runs on its own subset and keeps [0, 1]."""
+    u: torch.Tensor  # (4, B): apply JPEG / colour / blur / noise
+    r: torch.Tensor  # (7, B): their parameters
+
+    def rows(self, start: int, stop: int) -> PhotoDraws:
+        return PhotoDraws(self.u[:, start:stop], self.r[:, start:stop])
+
+
+def draw_photometric(b: int, gen: torch.Generator, device) -> PhotoDraws:
+    u = torch.rand((4, b), generator=gen, device=device)
+    r = torch.rand((7, b), generator=gen, device=device)
+    return PhotoDraws(u, r)
+
+
+def photo_shares(draws: PhotoDraws, cfg: DAConfig) -> dict[str, float]:
+    """Share of the batch each photometric op is applied to."""
+    probs = (cfg.p_jpeg, cfg.p_color, cfg.p_blur, cfg.p_noise)
+    shares = [float((draws.u[k] < p).float().mean()) if draws.u.shape[1] else 0.0 for k, p in enumerate(probs)]
+    return dict(zip(("da_jpeg", "da_color", "da_blur", "da_noise"), shares))
+
+
+def _lerp(lohi: tuple[float, float], t: torch.Tensor) -> torch.Tensor:
+    return lohi[0] + t * (lohi[1] - lohi[0])
+
+
+def _colour(y: torch.Tensor, sat: torch.Tensor, bright: torch.Tensor, gamma: torch.Tensor) -> torch.Tensor:
+    """((gray + sat (y - gray)) * bright).clamp(0, 1) ** gamma of y (n, 3, H, W) in [0, 1], fused.
+
+    Saturation and brightness are one 3x3 matrix per sample (a single matmul pass); the power is
+    exp(gamma * log y) in place (x = 0 gives exp(-inf) = 0)."""
+    n, c, h, w = y.shape
+    lum = torch.tensor([0.299, 0.587, 0.114], device=y.device, dtype=y.dtype)
+    eye = torch.eye(3, device=y.device, dtype=y.dtype)
+    mat = bright.view(n, 1, 1) * (sat.view(n, 1, 1) * eye + (1 - sat).view(n, 1, 1) * lum.view(1, 1, 3))
+    out = torch.bmm(mat, y.reshape(n, c, h * w)).view(n, c, h, w)
+    return out.clamp_(0, 1).log_().mul_(gamma.view(n, 1, 1, 1)).exp_()
+
+
+def _blur(y: torch.Tensor, sigma: torch.Tensor, size: int) -> torch.Tensor:
+    """Gaussian blur (size x size, per-sample sigma (n,)) of y (n, C, H, W), reflect-101 borders.
+
+    Separable, as `size` shifted multiply-adds per axis with per-sample taps: a depthwise conv2d
+    would be faster per call, but oneDNN compiles a kernel for every new subset size."""
+    n, c, h, w = y.shape
+    x = torch.arange(size, device=y.device, dtype=y.dtype) - (size - 1) / 2
+    k1 = torch.exp(-(x[None] ** 2) / (2 * sigma[:, None].to(y.dtype) ** 2))
+    taps = (k1 / k1.sum(1, keepdim=True)).T.reshape(size, n, 1, 1, 1)  # (size, n, 1, 1, 1)
+    r = size // 2
+    p = F.pad(y, (r, r, r, r), mode="reflect")
+    acc = p[..., :, 0:w] * taps[0]
+    for i in range(1, size):  # taps, not a loop over data
+        acc.addcmul_(p[..., :, i : i + w], taps[i])
+    out = acc[..., 0:h, :] * taps[0]
+    for i in range(1, size):
+        out.addcmul_(acc[..., i : i + h, :], taps[i])
+    return out
+
+
+def apply_photometric(x: torch.Tensor, cfg: DAConfig, draws: PhotoDraws, gen: torch.Generator) -> dict[str, float]:
+    """JPEG, colour (brightness, saturation, gamma), Gaussian blur, Gaussian noise on x (B, 3, H, W)
+    in [0, 1], in place, in that order; each op runs on its own subset and keeps [0, 1]. `gen` draws
+    the noise pixels. Returns each op's share of the batch."""
     b = x.shape[0]
     dev = x.device
-    u = torch.rand((4, b), generator=gen, device=dev)
-    r = torch.rand((7, b), generator=gen, device=dev)
+    u, r = draws.u, draws.r
     idx = (u[0] < cfg.p_jpeg).nonzero()[:, 0]
     if idx.numel():
-        q = cfg.jpeg_quality[0] + r[0, idx] * (cfg.jpeg_quality[1] - cfg.jpeg_quality[0])
-        x[idx] = jpeg_roundtrip(x[idx], q.round())
+        q = _lerp(cfg.jpeg_quality, r[0, idx])
+        x.index_copy_(0, idx, jpeg_roundtrip(x.index_select(0, idx), q.round()))
     cidx = (u[1] < cfg.p_color).nonzero()[:, 0]
     if cidx.numel():
-        def pick(row: int, lohi: tuple[float, float]) -> torch.Tensor:
-            return (lohi[0] + r[row, cidx] * (lohi[1] - lohi[0])).view(-1, 1, 1, 1)
-
-        y = x[cidx]
-        gray = (0.299 * y[:, 0:1] + 0.587 * y[:, 1:2] + 0.114 * y[:, 2:3])
-        y = (gray + pick(1, cfg.saturation) * (y - gray)) * pick(2, cfg.brightness)
-        x[cidx] = y.clamp(0, 1) ** pick(3, cfg.gamma)
+        y = _colour(x.index_select(0, cidx), _lerp(cfg.saturation, r[1, cidx]), _lerp(cfg.brightness, r[2, cidx]),
+                    _lerp(cfg.gamma, r[3, cidx]))
+        x.index_copy_(0, cidx, y)
     bidx = (u[2] < cfg.p_blur).nonzero()[:, 0]
     if bidx.numel():
-        sig = cfg.blur_sigma[0] + r[4, bidx] * (cfg.blur_sigma[1] - cfg.blur_sigma[0])
-        k = cfg.blur_kernel
-        x[bidx] = gaussian_blur2d(x[bidx], (k, k), torch.stack([sig, sig], 1), border_type="reflect")
+        x.index_copy_(0, bidx, _blur(x.index_select(0, bidx), _lerp(cfg.blur_sigma, r[4, bidx]), cfg.blur_kernel))
     nidx = (u[3] < cfg.p_noise).nonzero()[:, 0]
     if nidx.numel():
-        std = cfg.noise_std[0] + r[5, nidx] * (cfg.noise_std[1] - cfg.noise_std[0])
-        noise = torch.randn(x[nidx].shape, generator=gen, device=dev)
-        x[nidx] = (x[nidx] + std.view(-1, 1, 1, 1) * noise).clamp(0, 1)
-    stats = {
+        std = _lerp(cfg.noise_std, r[5, nidx]).view(-1, 1, 1, 1)
+        y = x.index_select(0, nidx)
+        noise = torch.randn(y.shape, generator=gen, device=dev)
+        x.index_copy_(0, nidx, y.add_(noise.mul_(std)).clamp_(0, 1))
+    return {
         "da_jpeg": idx.numel() / max(b, 1),
         "da_color": cidx.numel() / max(b, 1),
         "da_blur": bidx.numel() / max(b, 1),
         "da_noise": nidx.numel() / max(b, 1),
     }
+
+
+def photometric(x: torch.Tensor, cfg: DAConfig, gen: torch.Generator) -> tuple[torch.Tensor, dict[str, float]]:
+    """JPEG, colour, blur, noise on x (B, 3, H, W) in [0, 1], in place, with draws from `gen`."""
+    stats = apply_photometric(x, cfg, draw_photometric(x.shape[0], gen, x.device), gen)
     return x, stats

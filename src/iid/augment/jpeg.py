@@ -31,45 +31,54 @@ def _dct_matrix(device, dtype) -> torch.Tensor:
 
 
 def _tables(quality: torch.Tensor, base: list[int]) -> torch.Tensor:
-    """IJG scaling of a base table by quality (N,) in [1, 100] -> (N, 1, 1, 1, 64) (row-major 8x8)."""
+    """IJG scaling of a base table by quality (N,) in [1, 100] -> (N, 64) (row-major 8x8)."""
     q = quality.clamp(1, 100)
     scale = torch.where(q < 50, 5000 / q, 200 - 2 * q)
     t = torch.tensor(base, device=q.device, dtype=q.dtype).view(1, 64)
-    t = ((t * scale.view(-1, 1) + 50) / 100).floor().clamp(1, 255)
-    return t.view(-1, 1, 1, 1, 64)
+    return ((t * scale.view(-1, 1) + 50) / 100).floor().clamp(1, 255)
+
+
+# RGB in [0, 1] -> centred YCbCr levels (Y - 128, Cb - 128, Cr - 128), and back (before the + 128).
+_RGB_TO_YCC = [[0.299, 0.587, 0.114], [-0.168736, -0.331264, 0.5], [0.5, -0.418688, -0.081312]]
+_CBCR_TO_RGB = [[0.0, 1.402], [-0.344136, -0.714136], [1.772, 0.0]]
 
 
 def _code_plane(x: torch.Tensor, table: torch.Tensor, d2: torch.Tensor) -> torch.Tensor:
-    """DCT-quantise-dequantise-IDCT of planes x (N, C, H, W) in 0..255 with H, W multiples of 8.
+    """DCT-quantise-dequantise-IDCT of centred planes x (N, C, H, W) with H, W multiples of 8.
 
-    d2 = kron(D, D) (64, 64): the 2D DCT of a row-major 8x8 block is one matmul, so all blocks of the
-    batch go through two (blocks, 64) @ (64, 64) GEMMs instead of many tiny 8x8 products."""
+    d2 = kron(D, D) (64, 64): the 2D DCT of a row-major 8x8 block is one matmul. The per-sample
+    quantisation table (N, 64) is folded into the two matrices (D2^T diag(1/t), diag(t) D2), so all
+    blocks of a sample go through two (blocks, 64) @ (64, 64) GEMMs with one rounding between them."""
     n, c, h, w = x.shape
-    blocks = (x - 128).view(n, c, h // 8, 8, w // 8, 8).transpose(3, 4).reshape(n, c, h // 8, w // 8, 64)
-    coef = blocks @ d2.T
-    coef = torch.round(coef / table) * table
-    rec = (coef @ d2).view(n, c, h // 8, w // 8, 8, 8) + 128
-    return rec.transpose(3, 4).reshape(n, c, h, w)
+    blocks = x.view(n, c, h // 8, 8, w // 8, 8).transpose(3, 4).reshape(n, c * (h // 8) * (w // 8), 64)
+    coef = torch.bmm(blocks, d2.T[None] / table[:, None, :]).round_()
+    rec = torch.bmm(coef, table[:, :, None] * d2[None])
+    return rec.view(n, c, h // 8, w // 8, 8, 8).transpose(3, 4).reshape(n, c, h, w)
 
 
 def jpeg_roundtrip(image: torch.Tensor, quality: torch.Tensor) -> torch.Tensor:
-    """Compress and decompress image (N, 3, H, W) in [0, 1] at per-sample quality (N,); returns [0, 1]."""
+    """Compress and decompress image (N, 3, H, W) in [0, 1] at per-sample quality (N,); returns [0, 1]
+    (a new tensor, rounded to the 256 levels as a decoder's output)."""
     n, _, h, w = image.shape
     if n == 0:
         return image
     ph, pw = (-h) % 16, (-w) % 16
-    x = F.pad(image, (0, pw, 0, ph), mode="replicate") * 255
-    r, g, b = x.unbind(1)
-    y = 0.299 * r + 0.587 * g + 0.114 * b
-    cb = -0.168736 * r - 0.331264 * g + 0.5 * b + 128
-    cr = 0.5 * r - 0.418688 * g - 0.081312 * b + 128
+    x = F.pad(image, (0, pw, 0, ph), mode="replicate") if ph or pw else image
+    hh, ww = x.shape[-2:]
+    dt = x.dtype
+    to_ycc = torch.tensor(_RGB_TO_YCC, device=x.device, dtype=torch.float64).mul(255).to(dt)
+    ycc = torch.matmul(to_ycc, x.reshape(n, 3, hh * ww)).view(n, 3, hh, ww)  # colour transform: one pass
     d = _dct_matrix(x.device, torch.float64)
-    d = torch.kron(d, d).to(x.dtype)  # (64, 64)
-    q = quality.to(x.dtype)
-    y = _code_plane(y[:, None], _tables(q, _Q_LUMA), d)[:, 0]
-    chroma = F.avg_pool2d(torch.stack([cb, cr], 1), 2)  # 4:2:0
-    chroma = _code_plane(chroma, _tables(q, _Q_CHROMA), d)
-    cb, cr = F.interpolate(chroma, scale_factor=2, mode="bilinear", align_corners=False).unbind(1)
-    cb, cr = cb - 128, cr - 128
-    out = torch.stack([y + 1.402 * cr, y - 0.344136 * cb - 0.714136 * cr, y + 1.772 * cb], 1)
-    return (out.round().clamp(0, 255) / 255)[..., :h, :w]
+    d = torch.kron(d, d).to(dt)  # (64, 64)
+    q = quality.to(dt)
+    y = _code_plane(ycc[:, :1].sub_(128), _tables(q, _Q_LUMA), d)  # level shift of the luma only
+    # 4:2:0: mean of each 2x2 chroma block, as two pair sums on strided views (avg_pool2d is slower)
+    pairs = ycc[:, 1:].unflatten(3, (ww // 2, 2))
+    pairs = (pairs[..., 0] + pairs[..., 1]).unflatten(2, (hh // 2, 2))
+    chroma = _code_plane(torch.add(pairs[:, :, :, 0], pairs[:, :, :, 1]).mul_(0.25), _tables(q, _Q_CHROMA), d)
+    chroma = F.interpolate(chroma, scale_factor=2, mode="bilinear", align_corners=False)
+    to_rgb = torch.tensor(_CBCR_TO_RGB, device=x.device, dtype=dt)
+    out = torch.matmul(to_rgb, chroma.view(n, 2, hh * ww)).view(n, 3, hh, ww)
+    out.add_(y.add_(128))  # Y is every channel's base
+    out = out.round_().clamp_(0, 255).mul_(1 / 255)
+    return out[..., :h, :w] if ph or pw else out

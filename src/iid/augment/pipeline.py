@@ -8,19 +8,27 @@ reaches its device (LightningModule.on_after_batch_transfer).
 
 from __future__ import annotations
 
+import os
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from typing import Any
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from iid.augment.config import DAConfig, MFSConfig, da_config, mfs_config
 from iid.augment.da import (
+    PhotoDraws,
     affine_grid,
+    apply_photometric,
+    draw_photometric,
     flip_landmarks,
-    photometric,
+    photo_shares,
     sample_geometry,
     warp_boxes,
-    warp_images,
     warp_points,
 )
 from iid.augment.mfs import (
@@ -30,12 +38,20 @@ from iid.augment.mfs import (
     KIND_REAL,
     KIND_SOURCE_INTO_FAKE,
     KIND_UNCHANGED,
+    MFSDraws,
     MFSOutput,
-    multi_scale_facial_swap,
+    draw_mfs,
+    swap_faces,
 )
 from iid.errors import UserError
 
 REQUIRED = ("image", "face_mask", "landmarks", "label")
+
+# CPU work runs in chunks of this many samples. Every intermediate tensor then stays below glibc's
+# mmap threshold (32 MB), so its memory is reused instead of mapped and page-faulted in afresh on
+# every op (that alone cost a third of the time at batch 128), and chunks are independent units
+# for worker threads. A constant, so the random streams do not depend on the thread count.
+CPU_CHUNK = 32
 
 
 def _check(batch: dict[str, Any], need_source: bool) -> None:
@@ -47,21 +63,75 @@ def _check(batch: dict[str, Any], need_source: bool) -> None:
         raise UserError(f"augment: batch['image'] must be (B, 3, S, S), got {tuple(img.shape)}")
 
 
-def _to_unit(x: torch.Tensor, out: torch.Tensor | None = None) -> torch.Tensor:
-    """uint8 0..255 -> float32 in [0, 1], into `out` (a reused workspace) or a new tensor; float input
-    is copied and clamped (never modified in place)."""
-    if out is None:
-        out = torch.empty(x.shape, device=x.device)
-    out.copy_(x)
-    return out.mul_(1 / 255) if x.dtype == torch.uint8 else out.clamp_(0, 1)
+def _to_unit(x: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
+    """uint8 0..255 -> float32 in [0, 1] into `out` in one pass; float input is copied and clamped."""
+    if x.dtype == torch.uint8:
+        return torch.mul(x, 1 / 255, out=out)
+    return out.copy_(x).clamp_(0, 1)
+
+
+@contextmanager
+def _intra_op_threads(n: int):
+    """torch's intra-op thread count of the calling thread set to n for the block (OpenMP's count
+    is per thread: a worker thread's setting leaves the main thread's alone)."""
+    before = torch.get_num_threads()
+    if before != n:
+        torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        if before != n:
+            torch.set_num_threads(before)
+
+
+_POOLS: dict[int, ThreadPoolExecutor] = {}
+_POOL_LOCK = threading.Lock()
+
+
+def _pool(workers: int) -> ThreadPoolExecutor:
+    """A process-wide pool of `workers` threads, each running torch ops on one intra-op thread."""
+    with _POOL_LOCK:
+        pool = _POOLS.get(workers)
+        if pool is None:
+            pool = _POOLS[workers] = ThreadPoolExecutor(
+                workers, thread_name_prefix="iid-augment", initializer=torch.set_num_threads, initargs=(1,)
+            )
+        return pool
+
+
+def _storage_use_count(t: torch.Tensor) -> int:
+    return torch._C._storage_Use_Count(t.untyped_storage()._cdata)
+
+
+# torch-internal; without it outputs are simply allocated afresh every call
+_use_count = _storage_use_count if hasattr(torch._C, "_storage_Use_Count") else None
+
+
+def _cpu_count() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover (not Linux)
+        return os.cpu_count() or 1
 
 
 class _Seeded(nn.Module):
+    """Random stream, scratch tensors and the chunked runner shared by the train and eval transforms.
+
+    On CPU a batch is cut into CPU_CHUNK-sample chunks run by `workers` threads (default: the
+    caller's torch.get_num_threads()), each thread with ONE intra-op thread. Parallelism across
+    chunks instead of inside each op: the ops are many and short, and a 2-thread OpenMP op waits at
+    its barrier for a thread that a busy machine has descheduled, so on shared cores per-op
+    threading ran slower than one thread; independent chunk threads just share the cores. On a
+    GPU the batch is one chunk, run inline.
+    """
+
     def __init__(self, seed: int = 0) -> None:
         super().__init__()
         self.seed = int(seed)
+        self.workers: int | None = None
         self._gens: dict[str, torch.Generator] = {}
-        self._ws: dict[tuple[str, str], torch.Tensor] = {}
+        self._ws: dict[tuple[str, str, int], torch.Tensor] = {}
+        self._outs: dict[str, tuple[torch.Tensor, int]] = {}
 
     def reseed(self, seed: int) -> None:
         """Restart the random stream (e.g. seed + global rank under DDP)."""
@@ -69,13 +139,28 @@ class _Seeded(nn.Module):
         self._gens.clear()
 
     def workspace(self, name: str, shape: tuple[int, ...], device: torch.device) -> torch.Tensor:
-        """A float32 scratch tensor kept between calls. On CPU every fresh tensor of tens of MB is
-        mmapped and page-faulted in again (~50 ms per 77 MB here), more than most ops on it cost."""
-        key = (name, str(device))
+        """A float32 scratch tensor kept between calls, one per thread; sliced to the rows asked for."""
+        key = (name, str(device), threading.get_ident())
         ws = self._ws.get(key)
-        if ws is None or tuple(ws.shape) != tuple(shape):
+        if ws is None or tuple(ws.shape[1:]) != tuple(shape[1:]) or ws.shape[0] < shape[0]:
             ws = self._ws[key] = torch.empty(shape, device=device)
-        return ws
+        return ws[: shape[0]]
+
+    def output(self, name: str, shape: tuple[int, ...], device: torch.device, dtype=torch.float32) -> torch.Tensor:
+        """A tensor for an output of the transform. On CPU the previous call's buffer is handed out
+        again once nothing outside this module references it any more (its storage's use count is
+        back to ours): a fresh 77 MB tensor costs ~40 ms of page faults here, more than warping into
+        it. Handed out as a view, so a caller that keeps the output keeps it from being reused."""
+        if device.type != "cpu" or _use_count is None:
+            return torch.empty(shape, dtype=dtype, device=device)
+        held = self._outs.get(name)
+        if held is not None:
+            buf, ours = held
+            if buf.shape == shape and buf.dtype == dtype and _use_count(buf) == ours:
+                return buf.view(shape)
+        buf = torch.empty(shape, dtype=dtype)
+        self._outs[name] = (buf, _use_count(buf))
+        return buf.view(shape)
 
     def generator(self, device: torch.device) -> torch.Generator:
         key = str(device)
@@ -83,31 +168,67 @@ class _Seeded(nn.Module):
             self._gens[key] = torch.Generator(device=device).manual_seed(self.seed)
         return self._gens[key]
 
+    @staticmethod
+    def _spans(b: int, device: torch.device) -> list[tuple[int, int]]:
+        step = CPU_CHUNK if device.type == "cpu" else max(b, 1)
+        return [(i, min(i + step, b)) for i in range(0, b, step)]
 
-def _finish(
+    @staticmethod
+    def _chunk_generators(gen: torch.Generator, n: int, device: torch.device) -> list[torch.Generator]:
+        """One stream per chunk for the draws made inside it (elastic fields, noise pixels), seeded
+        from the transform's stream: the same whatever thread runs which chunk."""
+        if n <= 1:
+            return [gen]
+        seeds = torch.randint(0, 2**62, (n,), generator=gen, device=device).tolist()
+        return [torch.Generator(device=device).manual_seed(s) for s in seeds]
+
+    def _run(self, fn: Callable[[int], None], n: int, device: torch.device) -> None:
+        if device.type != "cpu":
+            for i in range(n):
+                fn(i)
+            return
+        workers = min(n, self.workers or torch.get_num_threads(), _cpu_count())
+        if workers <= 1:
+            with _intra_op_threads(1):
+                for i in range(n):
+                    fn(i)
+        else:
+            for _ in _pool(workers).map(fn, range(n)):
+                pass
+
+    def _warp_chunk(
+        self, canvas: torch.Tensor, face_mask: torch.Tensor, m: torch.Tensor, out_size: int,
+        face_out: torch.Tensor,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Warp a chunk's canvases (n, 3, S, S) [0, 1] and face masks by m (n, 2, 3) to out_size:
+        returns the images (n, 3, out, out) and the sampling grid; the mask lands in face_out (uint8)."""
+        n, _, s, _ = canvas.shape
+        grid = affine_grid(m, out_size, s, self.workspace("grid", (n, out_size, out_size, 2), canvas.device))
+        image = F.grid_sample(canvas, grid, mode="bilinear", padding_mode="zeros", align_corners=True)
+        face = self.workspace("face", (n, 1, s, s), canvas.device).copy_(face_mask)
+        warped = F.grid_sample(face, grid, mode="bilinear", padding_mode="zeros", align_corners=True)
+        face_out.copy_(warped > 0.5)
+        return image, grid
+
+
+def _assemble(
     batch: dict[str, Any],
     image: torch.Tensor,
-    face_mask: torch.Tensor,
+    face: torch.Tensor,
     m: torch.Tensor,
     flip: torch.Tensor,
     partial_box: torch.Tensor,
     is_partial: torch.Tensor,
-    swap: tuple[torch.Tensor, torch.Tensor] | None,
     out_size: int,
     min_box_px: float,
-    grid_ws: torch.Tensor | None = None,
 ) -> tuple[dict[str, Any], dict[str, float]]:
-    """Warp image (B, 3, S, S), face_mask (B, 1, S, S) float, landmarks, boxes by m; assemble the output dict.
-
-    swap: (indices (n,), blend weights (n, 1, S, S)) of the samples MFS changed, or None."""
-    label = batch["label"]
+    """The output dict: warped image and face mask, landmarks and boxes moved by m, flip-reindexed."""
+    label = batch["label"].to(image.device)
     b = label.shape[0]
     out = dict(batch)
-    # One sampling grid for the image, its face mask and the swap weights (they move together).
-    grid = affine_grid(m, out_size, image.shape[-1], grid_ws)
-    out["image"] = warp_images(image, m, out_size, grid=grid)
-    out["face_mask"] = (warp_images(face_mask, m, out_size, grid=grid) > 0.5).to(torch.uint8)
-    out["landmarks"] = flip_landmarks(warp_points(batch["landmarks"].float(), m), flip)
+    out["image"] = image
+    out["face_mask"] = face
+    out["landmarks"] = flip_landmarks(warp_points(batch["landmarks"].to(image.device).float(), m), flip)
     whole = torch.tensor([0.0, 0.0, 1.0, 1.0], device=image.device).expand(b, 4)
     pbox = warp_boxes(partial_box, m, out_size)
     big = ((pbox[:, 2] - pbox[:, 0]) >= min_box_px) & ((pbox[:, 3] - pbox[:, 1]) >= min_box_px)
@@ -116,12 +237,6 @@ def _finish(
     boxes = torch.where(use[:, None], pbox / out_size, whole)
     out["boxes"] = torch.where(has_box[:, None], boxes, torch.zeros_like(boxes)).float()
     out["has_box"] = has_box
-    if swap is not None:
-        idx, sub = swap
-        sm = torch.zeros((b, 1, out_size, out_size), device=image.device)
-        if idx.numel():  # only the swapped samples have a nonzero weight to warp
-            sm[idx] = warp_images(sub, m[idx], out_size, grid=grid[idx])
-        out["swap_mask"] = sm
     areas = (out["boxes"][:, 2] - out["boxes"][:, 0]) * (out["boxes"][:, 3] - out["boxes"][:, 1])
     n_fake = int(has_box.sum())
     stats = {
@@ -144,34 +259,62 @@ class TrainTransform(_Seeded):
     @torch.no_grad()
     def forward(self, batch: dict[str, Any], keep_dssim: bool = False) -> dict[str, Any]:
         _check(batch, need_source=self.mfs.enabled)
-        dev = batch["image"].device
-        img = _to_unit(batch["image"], self.workspace("image", batch["image"].shape, dev))  # MFS writes in place
-        face = self.workspace("face", batch["face_mask"].shape, dev).copy_(batch["face_mask"])
-        b, _, s, _ = img.shape
+        src_img = batch["image"]
+        dev = src_img.device
+        b, _, s, _ = src_img.shape
+        o = self.out_size
         gen = self.generator(dev)
         label = batch["label"].to(dev)
-        if self.mfs.enabled:
-            res = multi_scale_facial_swap(
-                img, batch["source"], batch["has_source"].to(dev), batch["face_mask"],
-                label, self.mfs, gen, keep_dssim=keep_dssim, inplace=True,
-            )
-        else:
-            kind = torch.where(label == 1, KIND_UNCHANGED, KIND_REAL).to(torch.int64)
-            none = torch.zeros(b, dtype=torch.bool, device=dev)
-            res = MFSOutput(img, kind, torch.zeros((b, 4), device=dev), torch.zeros(0, dtype=torch.long, device=dev),
-                            torch.zeros((0, 1, s, s), device=dev), none, none, None)
-        m, flip = sample_geometry(b, self.da, gen, dev, s, self.out_size, self.mfs.crop_size)
-        is_partial = res.kind == KIND_PARTIAL
-        grid_ws = self.workspace("grid", (b, self.out_size, self.out_size, 2), dev)
-        out, stats = _finish(batch, img, face, m, flip, res.box, is_partial, (res.swap_idx, res.swap_sub),
-                             self.out_size, self.da.min_box_px, grid_ws)
-        if self.da.enabled:
-            out["image"], pstats = photometric(out["image"], self.da, gen)
-            stats.update(pstats)
-        out["mfs_kind"] = res.kind
-        out["mfs_box_canvas"] = res.box
-        if res.dssim is not None:
-            out["dssim"] = res.dssim
+        # All per-sample draws first, for the whole batch, in one fixed order.
+        draws: MFSDraws | None = draw_mfs(b, self.mfs, gen, dev) if self.mfs.enabled else None
+        m, flip = sample_geometry(b, self.da, gen, dev, s, o, self.mfs.crop_size)
+        photo: PhotoDraws | None = draw_photometric(b, gen, dev) if self.da.enabled else None
+        spans = self._spans(b, dev)
+        gens = self._chunk_generators(gen, len(spans), dev)
+
+        image = self.output("image", (b, 3, o, o), dev)
+        face = self.output("face_mask", (b, 1, o, o), dev, torch.uint8)
+        swap = self.output("swap_mask", (b, 1, o, o), dev).zero_()
+        kind = torch.where(label == 1, KIND_UNCHANGED, KIND_REAL).to(torch.int64)
+        box = torch.zeros((b, 4), device=dev)
+        poisson = torch.zeros(b, dtype=torch.bool, device=dev)
+        elastic = torch.zeros(b, dtype=torch.bool, device=dev)
+        dssim = torch.zeros((b, 1, s, s), device=dev) if keep_dssim and self.mfs.enabled else None
+
+        def chunk(i: int) -> None:
+            c0, c1 = spans[i]
+            sl = slice(c0, c1)
+            canvas = self.workspace("canvas", (c1 - c0, 3, s, s), dev)
+            if draws is not None:
+                res = swap_faces(canvas, src_img[sl], batch["source"][sl], batch["has_source"][sl],
+                                 batch["face_mask"][sl], label[sl], self.mfs, draws.rows(c0, c1), gens[i],
+                                 keep_dssim=dssim is not None)
+                kind[sl], box[sl], poisson[sl], elastic[sl] = res.kind, res.box, res.poisson, res.elastic
+                if dssim is not None:
+                    dssim[sl] = res.dssim
+            else:
+                res = None
+                _to_unit(src_img[sl], canvas)
+            x, grid = self._warp_chunk(canvas, batch["face_mask"][sl], m[sl], o, face[sl])
+            if res is not None and res.swap_idx.numel():  # only the swapped samples have a nonzero weight
+                swap[sl][res.swap_idx] = F.grid_sample(res.swap_sub, grid[res.swap_idx], mode="bilinear",
+                                                       padding_mode="zeros", align_corners=True)
+            if photo is not None:
+                apply_photometric(x, self.da, photo.rows(c0, c1), gens[i])
+            image[sl] = x
+
+        self._run(chunk, len(spans), dev)
+        is_partial = kind == KIND_PARTIAL
+        out, stats = _assemble(batch, image, face, m, flip, box, is_partial, o, self.da.min_box_px)
+        out["swap_mask"] = swap
+        if photo is not None:
+            stats.update(photo_shares(photo, self.da))
+        res = MFSOutput(image, kind, box, torch.zeros(0, dtype=torch.long, device=dev),
+                        torch.zeros((0, 1, s, s), device=dev), poisson, elastic, dssim)
+        out["mfs_kind"] = kind
+        out["mfs_box_canvas"] = box
+        if dssim is not None:
+            out["dssim"] = dssim
         out["stats"] = {**_mfs_stats(res, label), **stats}
         return out
 
@@ -213,14 +356,23 @@ class EvalTransform(_Seeded):
     @torch.no_grad()
     def forward(self, batch: dict[str, Any]) -> dict[str, Any]:
         _check(batch, need_source=False)
-        dev = batch["image"].device
-        img = _to_unit(batch["image"], self.workspace("image", batch["image"].shape, dev))
-        face = self.workspace("face", batch["face_mask"].shape, dev).copy_(batch["face_mask"])
-        b, _, s, _ = img.shape
-        m, flip = sample_geometry(b, None, self.generator(dev), dev, s, self.out_size, self.crop_size,
-                                  self.face_scale)
+        src_img = batch["image"]
+        dev = src_img.device
+        b, _, s, _ = src_img.shape
+        o = self.out_size
+        m, flip = sample_geometry(b, None, self.generator(dev), dev, s, o, self.crop_size, self.face_scale)
+        spans = self._spans(b, dev)
+        image = self.output("image", (b, 3, o, o), dev)
+        face = self.output("face_mask", (b, 1, o, o), dev, torch.uint8)
+
+        def chunk(i: int) -> None:
+            sl = slice(*spans[i])
+            canvas = _to_unit(src_img[sl], self.workspace("canvas", (sl.stop - sl.start, 3, s, s), dev))
+            image[sl] = self._warp_chunk(canvas, batch["face_mask"][sl], m[sl], o, face[sl])[0]
+
+        self._run(chunk, len(spans), dev)
         none = torch.zeros(b, dtype=torch.bool, device=dev)
-        out, stats = _finish(batch, img, face, m, flip, torch.zeros((b, 4), device=dev), none, None, self.out_size, 0.0)
+        out, stats = _assemble(batch, image, face, m, flip, torch.zeros((b, 4), device=dev), none, o, 0.0)
         out["stats"] = stats
         return out
 

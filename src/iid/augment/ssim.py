@@ -6,6 +6,8 @@ so a map here equals the per-sample OpenCV map up to float rounding.
 
 from __future__ import annotations
 
+import functools
+
 import torch
 import torch.nn.functional as F
 
@@ -14,6 +16,12 @@ from iid.augment.filters import gaussian_kernel1d
 
 def _band(n_in: int, k: torch.Tensor) -> torch.Tensor:
     """(n_in, n_in - K + 1) banded matrix T with (v @ T)[j] = sum_i k[i] v[j + i] (valid correlation)."""
+    return _band_cached(n_in, tuple(k.tolist()), str(k.device), k.dtype)
+
+
+@functools.lru_cache(maxsize=256)
+def _band_cached(n_in: int, taps: tuple[float, ...], device: str, dtype: torch.dtype) -> torch.Tensor:
+    k = torch.tensor(taps, device=device, dtype=dtype)
     n_out = n_in - k.numel() + 1
     t = torch.zeros((n_in, n_out), device=k.device, dtype=k.dtype)
     j = torch.arange(n_out, device=k.device)
@@ -25,7 +33,8 @@ def _band(n_in: int, k: torch.Tensor) -> torch.Tensor:
 def gaussian_valid(x: torch.Tensor, k: torch.Tensor) -> torch.Tensor:
     """Separable 'valid' filtering of x (..., H, W) by k (K,) -> (..., H-K+1, W-K+1).
 
-    Two matmuls with banded matrices: on CPU and GPU alike far faster than a 1-channel conv2d.
+    Two matmuls with banded matrices (cached per size): on CPU and GPU alike far faster than a
+    1-channel conv2d, and than strips of smaller bands, whose copies cost more than the flops saved.
     """
     return _band(x.shape[-2], k).T @ (x @ _band(x.shape[-1], k))
 
