@@ -156,6 +156,16 @@ def probe_model(cfg, monkeypatch, tmp_path) -> dict[str, Any]:
         seen.update({"adm.width": net.adm.width, "adm.iou_threshold": mb.threshold, "adm.force_best": mb.force_best,
                      "adm.neg_pos_ratio": mb.neg_pos_ratio, "adm.mining": mb.mining, "adm.alpha": criterion.alpha,
                      "adm.beta": criterion.beta, "adm.variances": list(mb.variances)})  # fmt: skip
+    if cfg["model"]["family"] == "etd":
+        linears = [m for m in net.fuse if isinstance(m, torch.nn.Linear)]
+        drops = {m.p for m in net.modules() if isinstance(m, torch.nn.Dropout)}
+        weighting = "learned" if criterion.uncertainty is not None else "fixed"
+        seen.update({"blocks": len(net.blocks), "lil": criterion.lil and net.head_minus is not None,
+                     "gil": criterion.gil, "temperature": criterion.temperature, "kl_direction": criterion.kl_direction,
+                     "detach_target": criterion.detach_target, "weighting": weighting, "alpha": criterion.alpha,
+                     "beta": criterion.beta, "fusion": [m.out_features for m in linears[:-1]],
+                     "global_dim": None if net.num_features == net.block_width else net.num_features,
+                     "dropout": drops.pop() if len(drops) == 1 else drops})  # fmt: skip
     return seen
 
 

@@ -39,6 +39,7 @@ class Family(NamedTuple):
 FAMILIES: dict[str, str | Family] = {
     "caddm": "iid.models.families:CADDM",
     "binary": "iid.models.families:BINARY",
+    "etd": "iid.models.etd:ETD",
 }
 
 
