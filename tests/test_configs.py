@@ -46,7 +46,7 @@ def leaves(node: Any, prefix: str = "") -> dict[str, Any]:
 
 def test_every_group_is_known():
     assert set(GROUPS) == {"adm", "backbone", "budget", "da", "data", "debug", "eval", "logger", "mfs", "model",
-                           "optim", "paths", "prepare", "trainer"}  # fmt: skip
+                           "optim", "paths", "prepare", "sbi", "trainer"}  # fmt: skip
 
 
 @pytest.mark.parametrize("name", sorted(PRIMARY))
@@ -193,6 +193,16 @@ def probe_da(cfg, monkeypatch, tmp_path) -> dict[str, Any]:
     return _fields(build_train_transform(cfg["mfs"], cfg["da"]).da)
 
 
+def probe_sbi(cfg, monkeypatch, tmp_path) -> dict[str, Any]:
+    from iid.augment.stages import build_stages
+
+    stages = build_stages(cfg, "train")
+    on = probe_datamodule(cfg).real_only  # SBI makes the fakes: the DataModule trains on real frames only
+    if not stages:
+        return {"enabled": on}
+    return {**_fields(stages[0].cfg), "enabled": on and stages[0].cfg.enabled}
+
+
 def probe_optim(cfg, monkeypatch, tmp_path) -> dict[str, Any]:
     from iid.optim import build_optimizer
 
@@ -244,8 +254,8 @@ def probe_paths(cfg, monkeypatch, tmp_path) -> dict[str, Any]:
 
 
 PROBES = {"trainer": probe_trainer, "budget": probe_budget, "eval": probe_eval, "data": probe_data,
-          "model": probe_model, "backbone": probe_backbone, "mfs": probe_mfs, "da": probe_da, "optim": probe_optim,
-          "logger": probe_logger, "prepare": probe_prepare, "paths": probe_paths}  # fmt: skip
+          "model": probe_model, "backbone": probe_backbone, "mfs": probe_mfs, "da": probe_da, "sbi": probe_sbi,
+          "optim": probe_optim, "logger": probe_logger, "prepare": probe_prepare, "paths": probe_paths}  # fmt: skip
 # groups that only select others (adm=on|off picks the model family; debug sets values of other groups)
 SELECTORS = {"adm", "debug"}
 
