@@ -55,7 +55,7 @@ def test_every_primary_config_composes(name):
     assert compose(overrides, name)
 
 
-@pytest.mark.parametrize("group, option", [(g, o) for g in GROUPS for o in options(g)])
+@pytest.mark.parametrize("group, option", [(g, o) for g in GROUPS for o in options(g) if g != "perturb"])
 def test_every_option_composes_and_validates(group, option):
     cfg = compose([f"{group}={option}"])
     C.check_config(cfg)
@@ -260,8 +260,26 @@ PROBES = {"trainer": probe_trainer, "budget": probe_budget, "eval": probe_eval, 
 SELECTORS = {"adm", "debug"}
 
 
+def probe_perturb(cfg, monkeypatch, tmp_path) -> dict[str, Any]:
+    from iid.augment.stages import build_stages
+    from iid.engine.jobs import eval_config
+
+    stages = build_stages(eval_config(cfg, compose([])), "eval")  # a checkpoint's config + this command
+    return {"name": stages[0].name, "level": stages[0].level} if stages else {"name": "none", "level": 0}
+
+
+# groups of `python -m iid.evaluate` only (evaluate.yaml), probed through that primary config
+EVAL_PROBES = {"perturb": probe_perturb}
+
+
 def test_every_group_has_a_probe():
-    assert set(PROBES) | SELECTORS == set(GROUPS)
+    assert set(PROBES) | SELECTORS | set(EVAL_PROBES) == set(GROUPS)
+
+
+@pytest.mark.parametrize("group, option", [(g, o) for g in sorted(EVAL_PROBES) for o in options(g)])
+def test_every_evaluate_key_reaches_its_consumer(group, option, monkeypatch, tmp_path):
+    cfg = compose(["ckpt=x.ckpt", f"{group}={option}"], "evaluate")
+    assert EVAL_PROBES[group](cfg, monkeypatch, tmp_path) == leaves(cfg[group])
 
 
 @pytest.mark.parametrize("group, option", [(g, o) for g in sorted(PROBES) for o in options(g)])

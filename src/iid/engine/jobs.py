@@ -137,10 +137,10 @@ def _train_locked(config: dict[str, Any], train_set: str, callbacks: Sequence, r
 # -- evaluation -----------------------------------------------------------------------------------------
 def eval_config(args: Mapping[str, Any], train_cfg: Mapping[str, Any]) -> dict[str, Any]:
     """The checkpoint's config with the evaluate command's overrides applied: `data`, `trainer`,
-    `prepare` replace the checkpoint's groups when given; `eval` keys that are set replace its own;
-    `test_sets` replaces data.test_sets."""
+    `prepare`, `perturb` replace the checkpoint's groups when given; `eval` keys that are set replace
+    its own; `test_sets` replaces data.test_sets."""
     config = copy.deepcopy(dict(train_cfg))
-    for group in ("data", "trainer", "prepare", "paths"):
+    for group in ("data", "trainer", "prepare", "paths", "perturb"):
         if args.get(group) is not None:
             config[group] = args[group]
     config["eval"] = {**(config.get("eval") or {}), **{k: v for k, v in (args.get("eval") or {}).items() if v is not None}}
@@ -182,5 +182,5 @@ def evaluate(cfg: Any, out_dir: Path | None = None) -> dict[str, Any]:
     train_set = train_cfg["data"]["name"]
     meta = {"checkpoint": str(ckpt_path), "out": str(out_dir), "train_set": train_set, "model": train_cfg["model"]["family"],
             "train_run_dir": train_cfg.get("run_dir"), "global_step": ckpt.get("global_step"), "epoch": ckpt.get("epoch"),
-            "eval": config["eval"]}  # fmt: skip
+            "eval": config["eval"], "perturb": config.get("perturb")}  # fmt: skip
     return _finish(module, dm, out_dir, train_set, meta, f"iid.evaluate: {ckpt_path} (trained on {train_set})")
