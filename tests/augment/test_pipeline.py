@@ -119,3 +119,38 @@ def test_bad_da_config_is_a_user_error():
         build_train_transform({}, {"p_flip": -0.1})
     with pytest.raises(UserError, match="da.jpeg_quality"):
         build_train_transform({}, {"jpeg_quality": [0, 120]})
+
+
+def test_output_does_not_depend_on_the_thread_count():
+    # 40 samples: two CPU chunks, run inline on one thread or by two worker threads
+    batch = make_batch(40, seed=3)
+    outs = []
+    for workers in (1, 2):
+        tf = build_train_transform({}, {}, seed=5)
+        tf.workers = workers
+        outs.append(tf(batch))
+    for k in ("image", "face_mask", "swap_mask", "boxes", "landmarks", "mfs_kind"):
+        assert torch.equal(outs[0][k], outs[1][k]), k
+    assert outs[0]["stats"] == outs[1]["stats"]
+
+
+def test_a_kept_output_is_never_overwritten_by_the_next_call(batch):
+    tf = build_train_transform({}, {}, seed=0)
+    first = tf(batch)
+    kept = first["image"].clone()
+    second = tf(batch)  # another draw of the random stream, while `first` is still held
+    assert torch.equal(first["image"], kept)
+    assert not torch.equal(second["image"], kept)
+    del first
+    third = tf(batch)
+    assert third["image"].shape == kept.shape
+
+
+def test_uint8_channels_last_batch_as_the_store_gives_it(batch):
+    # the DataModule hands image/source as channels-last views of HWC rows
+    cl = dict(batch)
+    for k in ("image", "source"):
+        cl[k] = batch[k].permute(0, 2, 3, 1).contiguous().permute(0, 3, 1, 2)
+    a = build_train_transform({}, {}, seed=2)(batch)
+    b = build_train_transform({}, {}, seed=2)(cl)
+    assert torch.equal(a["image"], b["image"]) and torch.equal(a["boxes"], b["boxes"])

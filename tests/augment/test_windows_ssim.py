@@ -1,10 +1,15 @@
+import sys
+from pathlib import Path
+
 import numpy as np
 import torch
 
 from iid.augment.mfs import choose_windows
-from iid.augment.reference_numpy import cal_dssim
 from iid.augment.ssim import dssim_map, ssim_map
 from iid.augment.windows import best_window, window_sums
+
+sys.path.insert(0, str(Path(__file__).parents[2] / "benchmarks"))  # pytest runs in importlib mode
+from reference_mfs import cal_dssim  # noqa: E402  (the reference's OpenCV DSSIM)
 
 
 def brute_force(score: np.ndarray, h: int, w: int) -> tuple[int, int, float]:

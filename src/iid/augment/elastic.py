@@ -32,15 +32,29 @@ def elastic_displacement(
 def elastic_deform(
     mask: torch.Tensor, alpha: torch.Tensor, sigma_frac: float, generator: torch.Generator
 ) -> torch.Tensor:
-    """Warp mask (n, C, H, W) by an elastic displacement with per-sample strength alpha (n,); zeros outside."""
+    """Warp mask (n, C, H, W) by an elastic displacement with per-sample strength alpha (n,); zeros outside.
+
+    Sampled only where the result can be nonzero: within the largest displacement (+1 px of the
+    bilinear footprint) of the masks' support; everything farther reads zeros anyway.
+    """
     n, _, hh, ww = mask.shape
     if n == 0:
         return mask
     disp = elastic_displacement(n, (hh, ww), alpha, sigma_frac, generator)
-    ys = torch.arange(hh, device=mask.device, dtype=mask.dtype)
-    xs = torch.arange(ww, device=mask.device, dtype=mask.dtype)
-    gy, gx = torch.meshgrid(ys, xs, indexing="ij")
-    sx = gx + disp[:, 0]
-    sy = gy + disp[:, 1]
-    grid = torch.stack([2 * sx / (ww - 1) - 1, 2 * sy / (hh - 1) - 1], dim=-1)  # pixel centres, align_corners
-    return F.grid_sample(mask, grid, mode="bilinear", padding_mode="zeros", align_corners=True)
+    out = torch.zeros_like(mask)
+    support = mask.amax(1) > 0  # (n, H, W)
+    rows, cols = support.any(2).any(0).nonzero(), support.any(1).any(0).nonzero()
+    if rows.numel() == 0:
+        return out
+    r = int(disp.abs().max().ceil()) + 1
+    y0, y1 = max(int(rows[0]) - r, 0), min(int(rows[-1]) + 1 + r, hh)
+    x0, x1 = max(int(cols[0]) - r, 0), min(int(cols[-1]) + 1 + r, ww)
+    ys = torch.arange(y0, y1, device=mask.device, dtype=mask.dtype)
+    xs = torch.arange(x0, x1, device=mask.device, dtype=mask.dtype)
+    d = disp[:, :, y0:y1, x0:x1]
+    # sample points in pixels, normalised for grid_sample (pixel centres, align_corners=True)
+    gx = (d[:, 0] + xs).mul_(2 / (ww - 1)).sub_(1)
+    gy = (d[:, 1] + ys[:, None]).mul_(2 / (hh - 1)).sub_(1)
+    grid = torch.stack([gx, gy], dim=-1)
+    out[:, :, y0:y1, x0:x1] = F.grid_sample(mask, grid, mode="bilinear", padding_mode="zeros", align_corners=True)
+    return out

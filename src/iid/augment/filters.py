@@ -81,15 +81,16 @@ def to_unit(x: torch.Tensor) -> torch.Tensor:
 
 
 def crop_rows(
-    x: torch.Tensor, oy: torch.Tensor, ox: torch.Tensor, h: int, w: int, rows: torch.Tensor | None = None
+    x: torch.Tensor, oy: torch.Tensor, ox: torch.Tensor, h: int, w: int, rows: torch.Tensor | None = None,
+    per_row: bool | None = None,
 ) -> torch.Tensor:
     """Per-sample crops (n, C, h, w): x[rows[i], :, oy[i]:oy[i]+h, ox[i]:ox[i]+w] (rows default 0..n-1).
 
-    On CPU one strided copy per sample, several times faster there than advanced indexing; on a GPU
-    one gather kernel (advanced indexing) instead of n launches."""
+    per_row (default: on CPU) makes one strided copy per sample, several times faster there than
+    advanced indexing; otherwise one gather kernel (advanced indexing), one launch on a GPU."""
     n = oy.shape[0]
     rows = torch.arange(n, device=oy.device) if rows is None else rows
-    if x.device.type == "cpu":
+    if (x.device.type == "cpu") if per_row is None else per_row:
         if n == 0:
             return x.new_empty((0, x.shape[1], h, w))
         return torch.stack([x[r, :, a : a + h, b : b + w] for r, a, b in zip(rows.tolist(), oy.tolist(), ox.tolist())])
@@ -99,12 +100,14 @@ def crop_rows(
 
 
 def paste_rows(
-    dst: torch.Tensor, oy: torch.Tensor, ox: torch.Tensor, values: torch.Tensor, rows: torch.Tensor | None = None
+    dst: torch.Tensor, oy: torch.Tensor, ox: torch.Tensor, values: torch.Tensor, rows: torch.Tensor | None = None,
+    per_row: bool | None = None,
 ) -> None:
-    """dst[rows[i], :, oy[i]:oy[i]+h, ox[i]:ox[i]+w] = values[i] in place (rows distinct); values (n, C, h, w)."""
+    """dst[rows[i], :, oy[i]:oy[i]+h, ox[i]:ox[i]+w] = values[i] in place (rows distinct); values
+    (n, C, h, w). per_row as in `crop_rows`."""
     n, _, h, w = values.shape
     rows = torch.arange(n, device=oy.device) if rows is None else rows
-    if dst.device.type == "cpu":
+    if (dst.device.type == "cpu") if per_row is None else per_row:
         for i, (r, a, b) in enumerate(zip(rows.tolist(), oy.tolist(), ox.tolist())):
             dst[r, :, a : a + h, b : b + w] = values[i]
         return

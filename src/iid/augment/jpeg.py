@@ -38,9 +38,10 @@ def _tables(quality: torch.Tensor, base: list[int]) -> torch.Tensor:
     return ((t * scale.view(-1, 1) + 50) / 100).floor().clamp(1, 255)
 
 
-# RGB in [0, 1] -> centred YCbCr levels (Y - 128, Cb - 128, Cr - 128), and back (before the + 128).
-_RGB_TO_YCC = [[0.299, 0.587, 0.114], [-0.168736, -0.331264, 0.5], [0.5, -0.418688, -0.081312]]
-_CBCR_TO_RGB = [[0.0, 1.402], [-0.344136, -0.714136], [1.772, 0.0]]
+# RGB -> YCbCr (JFIF), and the chroma part of the way back.
+_TO_Y = (0.299, 0.587, 0.114)
+_TO_CB = (-0.168736, -0.331264, 0.5)
+_TO_CR = (0.5, -0.418688, -0.081312)
 
 
 def _code_plane(x: torch.Tensor, table: torch.Tensor, d2: torch.Tensor) -> torch.Tensor:
@@ -56,6 +57,30 @@ def _code_plane(x: torch.Tensor, table: torch.Tensor, d2: torch.Tensor) -> torch
     return rec.view(n, c, h // 8, w // 8, 8, 8).transpose(3, 4).reshape(n, c, h, w)
 
 
+def _mix(planes: list[torch.Tensor], coef: tuple[float, float, float], scale: float) -> torch.Tensor:
+    """scale * sum_i coef[i] * planes[i], as one product and two fused adds (no small-K matmul)."""
+    out = planes[0] * (coef[0] * scale)
+    out.add_(planes[1], alpha=coef[1] * scale)
+    return out.add_(planes[2], alpha=coef[2] * scale)
+
+
+def _upsample2(x: torch.Tensor, dim: int) -> torch.Tensor:
+    """x2 linear upsampling along dim, half-pixel centres with replicated edges: exactly
+    F.interpolate(scale_factor=2, mode='bilinear', align_corners=False) per axis (outputs
+    0.75 * x[i] + 0.25 * x[i -+ 1]), as two lerps into the interleaved result."""
+    n = x.shape[dim]
+    first, last = x.narrow(dim, 0, 1), x.narrow(dim, n - 1, 1)
+    prev = torch.cat([first, x.narrow(dim, 0, n - 1)], dim)
+    nxt = torch.cat([x.narrow(dim, 1, n - 1), last], dim)
+    shape = list(x.shape)
+    out = x.new_empty(shape[: dim % x.ndim + 1] + [2] + shape[dim % x.ndim + 1 :])
+    d = dim % x.ndim
+    torch.lerp(x, prev, 0.25, out=out.select(d + 1, 0))
+    torch.lerp(x, nxt, 0.25, out=out.select(d + 1, 1))
+    shape[d] *= 2
+    return out.view(shape)
+
+
 def jpeg_roundtrip(image: torch.Tensor, quality: torch.Tensor) -> torch.Tensor:
     """Compress and decompress image (N, 3, H, W) in [0, 1] at per-sample quality (N,); returns [0, 1]
     (a new tensor, rounded to the 256 levels as a decoder's output)."""
@@ -66,19 +91,23 @@ def jpeg_roundtrip(image: torch.Tensor, quality: torch.Tensor) -> torch.Tensor:
     x = F.pad(image, (0, pw, 0, ph), mode="replicate") if ph or pw else image
     hh, ww = x.shape[-2:]
     dt = x.dtype
-    to_ycc = torch.tensor(_RGB_TO_YCC, device=x.device, dtype=torch.float64).mul(255).to(dt)
-    ycc = torch.matmul(to_ycc, x.reshape(n, 3, hh * ww)).view(n, 3, hh, ww)  # colour transform: one pass
+    rgb = x.unbind(1)
+    y = _mix(rgb, _TO_Y, 255.0).sub_(128)[:, None]  # level-shifted luma (N, 1, H, W)
+    # 4:2:0: chroma of the 2x2 means (the colour transform is linear, so pool RGB first, at a
+    # quarter of the work), as pair sums on strided views (avg_pool2d is slower here)
+    pairs = x.unflatten(3, (ww // 2, 2))
+    pairs = (pairs[..., 0] + pairs[..., 1]).unflatten(2, (hh // 2, 2))
+    pooled = torch.add(pairs[:, :, :, 0], pairs[:, :, :, 1]).unbind(1)  # sums of 4
+    chroma = torch.stack([_mix(pooled, _TO_CB, 255 / 4), _mix(pooled, _TO_CR, 255 / 4)], 1)
     d = _dct_matrix(x.device, torch.float64)
     d = torch.kron(d, d).to(dt)  # (64, 64)
     q = quality.to(dt)
-    y = _code_plane(ycc[:, :1].sub_(128), _tables(q, _Q_LUMA), d)  # level shift of the luma only
-    # 4:2:0: mean of each 2x2 chroma block, as two pair sums on strided views (avg_pool2d is slower)
-    pairs = ycc[:, 1:].unflatten(3, (ww // 2, 2))
-    pairs = (pairs[..., 0] + pairs[..., 1]).unflatten(2, (hh // 2, 2))
-    chroma = _code_plane(torch.add(pairs[:, :, :, 0], pairs[:, :, :, 1]).mul_(0.25), _tables(q, _Q_CHROMA), d)
-    chroma = F.interpolate(chroma, scale_factor=2, mode="bilinear", align_corners=False)
-    to_rgb = torch.tensor(_CBCR_TO_RGB, device=x.device, dtype=dt)
-    out = torch.matmul(to_rgb, chroma.view(n, 2, hh * ww)).view(n, 3, hh, ww)
-    out.add_(y.add_(128))  # Y is every channel's base
+    y = _code_plane(y, _tables(q, _Q_LUMA), d)[:, 0].add_(128)
+    chroma = _code_plane(chroma, _tables(q, _Q_CHROMA), d)
+    cb, cr = _upsample2(_upsample2(chroma, -1), -2).unbind(1)
+    out = torch.empty((n, 3, hh, ww), device=x.device, dtype=dt)
+    torch.add(y, cr, alpha=1.402, out=out[:, 0])
+    torch.add(y, cb, alpha=-0.344136, out=out[:, 1]).add_(cr, alpha=-0.714136)
+    torch.add(y, cb, alpha=1.772, out=out[:, 2])
     out = out.round_().clamp_(0, 255).mul_(1 / 255)
     return out[..., :h, :w] if ph or pw else out

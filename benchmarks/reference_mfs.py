@@ -1,6 +1,7 @@
-"""Per-sample NumPy/OpenCV MFS + DA in the reference's design, for the benchmark ONLY.
+"""Per-sample NumPy/OpenCV MFS + DA in the reference's design: the baseline of benchmarks/run_augment.py.
 
-A straightforward implementation of the same transform as `pipeline.TrainTransform`, one sample
+Not part of the package (the tests import it for its OpenCV DSSIM). A straightforward
+implementation of the same transform as `iid.augment.pipeline.TrainTransform`, one sample
 at a time as the official code does in data-loader workers: SSIM by cv2.filter2D on the face cut,
 a Python sliding-window loop with step dims // 5, cv2 blending (GaussianBlur alpha,
 seamlessClone), scipy elastic deformation, cv2 warpAffine / JPEG. It fixes the reference's bugs
