@@ -1,0 +1,81 @@
+"""Fixtures of the analysis tests: tiny synthetic stores, two tiny checkpoints, and every analysis run
+once on them (per session) so the end-to-end, CLI and notebook tests share one set of outputs."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+# seconds-long settings of every analysis: the protocol's code paths, few frames
+TINY = {
+    "probe": ["analysis.frames=3", "analysis.epochs=5"],
+    "interaction": ["analysis.grid=2", "analysis.frames=1", "analysis.max_videos=4", "sets=[ffpp,celebdf]"],
+    "overlap": ["analysis.frames=2"],
+    "tsne": ["analysis.identities=3", "analysis.per_identity=4", "analysis.perplexity=3"],
+    "visual": ["analysis.n=2", "analysis.score_threshold=0.0"],
+}
+
+
+def compose(overrides: list[str], config_name: str):
+    from hydra import compose as hydra_compose
+    from hydra import initialize_config_module
+
+    with initialize_config_module("iid.conf", version_base="1.3"):
+        return hydra_compose(config_name=config_name, overrides=overrides)
+
+
+@pytest.fixture(scope="session")
+def tiny_data(synthetic_root: Path, tmp_path_factory: pytest.TempPathFactory) -> list[str]:
+    """Overrides pointing the data group at the tiny benchmark, with its stores prepared."""
+    from iid.engine.config import plain_config
+    from iid.engine.data import ensure_data
+
+    stores = tmp_path_factory.mktemp("stores")
+    root = synthetic_root
+    data = ["data=synthetic", f"data.synth.out={root}", "data.synth.scale=tiny", f"data.root={root}/FaceForensics++",
+            f"data.cross.celebdf.root={root}/Celeb-DF-v2", f"data.cross.dfdc.root={root}/DFDC",
+            f"paths.stores={stores}", "prepare.workers=1", "prepare.progress=false"]  # fmt: skip
+    ensure_data(plain_config(compose(["backbone=resnet18", *data], "config")))
+    return data
+
+
+@pytest.fixture(scope="session")
+def tiny_ckpts(tiny_data: list[str], tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """Checkpoints in iid.train's format (config + weights; random weights, no training): the binary
+    family and caddm with a narrow ADM, both ResNet-18 on the tiny benchmark."""
+    import torch
+
+    from iid.engine.checkpoints import CONFIG_KEY
+    from iid.engine.config import plain_config
+    from iid.module import DetectorModule
+
+    out = tmp_path_factory.mktemp("ckpts")
+    paths = {}
+    for name, extra in (("binary", ["model=binary", "mfs=off", "da=off"]), ("caddm", ["model.adm.width=64"])):
+        cfg = plain_config(compose(["backbone=resnet18", "logger=csv", *extra, *tiny_data], "config"))
+        torch.manual_seed(0)
+        module = DetectorModule(cfg, pretrained=False)
+        run = out / name / "checkpoints"
+        run.mkdir(parents=True)
+        torch.save({CONFIG_KEY: module.config, "state_dict": module.state_dict()}, run / "best.ckpt")
+        paths[name] = out / name  # a run directory: analyze finds checkpoints/best.ckpt
+    return paths
+
+
+@pytest.fixture(scope="session")
+def analyses(tiny_ckpts: dict[str, Path], tiny_data: list[str], tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Every analysis run once in-process on [binary, caddm]; returns the output root (<out>/<analysis>/)."""
+    from iid.analysis.runner import analyze
+
+    out = tmp_path_factory.mktemp("analyses")
+    ckpts = f"ckpt=[{tiny_ckpts['binary']},{tiny_ckpts['caddm']}]"
+    for name, extra in TINY.items():
+        analyze(compose([f"analysis={name}", ckpts, f"out={out}", "batch_size=16", *tiny_data, *extra], "analyze"))
+    return out
+
+
+@pytest.fixture(scope="session")
+def cli_env() -> dict[str, str]:
+    return {**os.environ, "OMP_NUM_THREADS": "2", "WANDB_MODE": "offline", "PYTHONWARNINGS": "ignore"}
