@@ -110,7 +110,6 @@ def main() -> None:
     if args.thp:
         os.environ["THP_MEM_ALLOC_ENABLE"] = "1"
     import cv2
-
     from reference_mfs import reference_transform
 
     device = torch.device("cuda" if args.device == "auto" and torch.cuda.is_available() else

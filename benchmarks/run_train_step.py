@@ -182,7 +182,6 @@ def main() -> None:
     print(f"(medians of {args.reps} blocks of {per_block} steps, interleaved; load average now "
           f"{os.getloadavg()[0]:.2f})")
     helper.shutdown()
-    del batches, loader
     tmp.cleanup()
 
 

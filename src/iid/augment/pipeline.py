@@ -84,16 +84,18 @@ def _intra_op_threads(n: int):
             torch.set_num_threads(before)
 
 
-_POOLS: dict[int, ThreadPoolExecutor] = {}
+_POOLS: dict[tuple[int, int], ThreadPoolExecutor] = {}
 _POOL_LOCK = threading.Lock()
 
 
 def _pool(workers: int) -> ThreadPoolExecutor:
-    """A process-wide pool of `workers` threads, each running torch ops on one intra-op thread."""
+    """A process-wide pool of `workers` threads, each running torch ops on one intra-op thread
+    (per process id: a forked child has none of its parent's threads)."""
+    key = (os.getpid(), workers)
     with _POOL_LOCK:
-        pool = _POOLS.get(workers)
+        pool = _POOLS.get(key)
         if pool is None:
-            pool = _POOLS[workers] = ThreadPoolExecutor(
+            pool = _POOLS[key] = ThreadPoolExecutor(
                 workers, thread_name_prefix="iid-augment", initializer=torch.set_num_threads, initargs=(1,)
             )
         return pool

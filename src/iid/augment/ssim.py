@@ -58,18 +58,26 @@ def ssim_map(
     if pad:
         x = F.pad(x, (r, r, r, r), mode="reflect")
         y = F.pad(y, (r, r, r, r), mode="reflect")
-    # One filtering pass over the five moments stacked along the channel axis.
-    stats = gaussian_valid(torch.cat([x, y, x * x, y * y, x * y], dim=1), k)
-    mu_x, mu_y, e_xx, e_yy, e_xy = stats.split(c, dim=1)
-    mu_xx, mu_yy, mu_xy = mu_x * mu_x, mu_y * mu_y, mu_x * mu_y
-    var_x, var_y, cov = e_xx - mu_xx, e_yy - mu_yy, e_xy - mu_xy
-    num = (2 * mu_xy + c1) * (2 * cov + c2)
-    den = (mu_xx + mu_yy + c1) * (var_x + var_y + c2)
-    return num / den
+    # One filtering pass over the five moments stacked along the channel axis (written in place:
+    # no concatenated copy), then the formula in place on the filtered maps.
+    moments = torch.empty((x.shape[0], 5 * c) + x.shape[2:], device=x.device, dtype=x.dtype)
+    mx, my, mxx, myy, mxy = moments.split(c, dim=1)
+    mx.copy_(x)
+    my.copy_(y)
+    torch.mul(x, x, out=mxx)
+    torch.mul(y, y, out=myy)
+    torch.mul(x, y, out=mxy)
+    mu_x, mu_y, e_xx, e_yy, e_xy = gaussian_valid(moments, k).split(c, dim=1)
+    mu_xy = mu_x * mu_y
+    cov2 = e_xy.sub_(mu_xy).mul_(2).add_(c2)  # 2 cov + c2
+    num = mu_xy.mul_(2).add_(c1).mul_(cov2)
+    m2 = mu_x.square_().add_(mu_y.square_())  # mu_x^2 + mu_y^2
+    den = e_xx.add_(e_yy).sub_(m2).add_(c2).mul_(m2.add_(c1))
+    return num.div_(den)
 
 
 def dssim_map(
     x: torch.Tensor, y: torch.Tensor, window: int = 11, sigma: float = 1.5, pad: bool = True
 ) -> torch.Tensor:
     """Structural dissimilarity |1 - SSIM| / 2 of images in [0, 1] (B, C, H, W); `pad` as in ssim_map."""
-    return ((1.0 - ssim_map(x, y, window, sigma, pad=pad)) / 2).abs()
+    return ssim_map(x, y, window, sigma, pad=pad).sub_(1).mul_(-0.5).abs_()
