@@ -77,5 +77,11 @@ def analyses(tiny_ckpts: dict[str, Path], tiny_data: list[str], tmp_path_factory
 
 
 @pytest.fixture(scope="session")
+def compose_cfg():
+    """compose(overrides, config_name) -> DictConfig (test modules cannot import conftest)."""
+    return compose
+
+
+@pytest.fixture(scope="session")
 def cli_env() -> dict[str, str]:
     return {**os.environ, "OMP_NUM_THREADS": "2", "WANDB_MODE": "offline", "PYTHONWARNINGS": "ignore"}
