@@ -1,0 +1,112 @@
+"""Fixtures of the predict tests: tiny checkpoints (random weights: the tests check the plumbing, not
+the detector) and a folder of inputs, good and bad."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+ASTRONAUT = "astronaut.png"
+GRACE = "grace_hopper.jpg"
+
+
+def photo(name: str) -> Path:
+    """The astronaut (scikit-image) and Grace Hopper (matplotlib) photographs, inside installed wheels."""
+    if name == ASTRONAUT:
+        import skimage
+
+        return Path(skimage.__file__).parent / "data" / "astronaut.png"
+    import matplotlib
+
+    return Path(matplotlib.get_data_path()) / "sample_data" / "grace_hopper.jpg"
+
+
+def save_checkpoint(path: Path, overrides: list[str]) -> Path:
+    """`{"state_dict", "iid_config"}` of a freshly built DetectorModule (what iid.train's best.ckpt holds)."""
+    import torch
+    from hydra import compose, initialize_config_module
+
+    from iid.engine.config import plain_config
+    from iid.module import DetectorModule
+
+    with initialize_config_module("iid.conf", version_base="1.3"):
+        cfg = plain_config(compose("config", overrides=overrides))
+    torch.manual_seed(0)
+    module = DetectorModule(cfg, pretrained=False)
+    torch.save({"state_dict": module.state_dict(), "iid_config": module.config}, path)
+    return path
+
+
+@pytest.fixture(scope="session")
+def caddm_ckpt(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return save_checkpoint(
+        tmp_path_factory.mktemp("ckpt") / "caddm.ckpt", ["backbone=resnet18", "model.adm.width=128"]
+    )
+
+
+@pytest.fixture(scope="session")
+def binary_ckpt(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return save_checkpoint(
+        tmp_path_factory.mktemp("ckpt") / "binary.ckpt", ["backbone=resnet18", "model=binary"]
+    )
+
+
+@pytest.fixture(scope="session")
+def pair(synthetic_root: Path) -> dict[str, Path]:
+    """A synthetic FF++ fake and its original (the fake's target video)."""
+    ff = synthetic_root / "FaceForensics++"
+    fake = sorted((ff / "manipulated_sequences" / "Deepfakes" / "c23" / "videos").glob("*.mp4"))[0]
+    real = ff / "original_sequences" / "youtube" / "c23" / "videos" / f"{fake.stem.split('_')[0]}.mp4"
+    assert real.is_file()
+    return {"fake": fake, "real": real}
+
+
+def make_bad_inputs(folder: Path, good_video: Path) -> dict[str, Path]:
+    """A truncated video (its first half: the index at the end is gone), a text file named .mp4, a
+    faceless image (smooth noise), and one good image (Grace Hopper) in `folder`."""
+    folder.mkdir(parents=True, exist_ok=True)
+    data = good_video.read_bytes()
+    (folder / "truncated.mp4").write_bytes(data[: len(data) // 2])
+    (folder / "notes.mp4").write_text("this is a text file, not a video\n")
+    rng = np.random.default_rng(0)
+    noise = cv2.resize(
+        rng.integers(0, 255, (30, 40, 3), dtype=np.uint8), (400, 300), interpolation=cv2.INTER_CUBIC
+    )
+    cv2.imwrite(str(folder / "faceless.png"), noise)
+    shutil.copy(photo(GRACE), folder / "grace.jpg")
+    return {k: folder / k for k in ("truncated.mp4", "notes.mp4", "faceless.png", "grace.jpg")}
+
+
+@pytest.fixture
+def bad_folder(tmp_path: Path, pair: dict[str, Path]) -> Path:
+    make_bad_inputs(tmp_path / "inputs", pair["fake"])
+    return tmp_path / "inputs"
+
+
+def run_predict(args: list[str], cwd: Path, timeout: int = 600) -> subprocess.CompletedProcess:
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONWARNINGS": "ignore"}
+    return subprocess.run([sys.executable, "-m", "iid.predict", *args], cwd=cwd, capture_output=True, text=True,
+                          timeout=timeout, env=env)  # fmt: skip
+
+
+@pytest.fixture(scope="session")
+def cli():
+    """run_predict(args, cwd) -> CompletedProcess of `python -m iid.predict <args>`."""
+    return run_predict
+
+
+@pytest.fixture(scope="session")
+def bad_inputs():
+    return make_bad_inputs
+
+
+@pytest.fixture(scope="session")
+def photos():
+    return photo
