@@ -154,3 +154,19 @@ def test_uint8_channels_last_batch_as_the_store_gives_it(batch):
     a = build_train_transform({}, {}, seed=2)(batch)
     b = build_train_transform({}, {}, seed=2)(cl)
     assert torch.equal(a["image"], b["image"]) and torch.equal(a["boxes"], b["boxes"])
+
+
+def test_photometric_per_sample_and_batched_agree():
+    from iid.augment.config import da_config
+    from iid.augment.da import apply_photometric, draw_photometric
+
+    cfg = da_config({"p_jpeg": 0.5, "p_color": 0.5, "p_blur": 0.5, "p_noise": 0.5})
+    x = make_batch(12, seed=4)["image"][..., 16:240, 16:240].float() / 255
+    draws = draw_photometric(12, torch.Generator().manual_seed(0), "cpu")
+    a, b = x.clone(), x.clone()
+    sa = apply_photometric(a, cfg, draws, torch.Generator().manual_seed(1), per_row=True)
+    sb = apply_photometric(b, cfg, draws, torch.Generator().manual_seed(1), per_row=False)
+    assert sa == sb and all(0 < v < 1 for v in sa.values())
+    assert torch.allclose(a, b, atol=1e-6)
+    assert (a != x).flatten(1).any(1).sum() >= 8  # most samples got at least one op
+    assert 0.0 <= float(a.min()) and float(a.max()) <= 1.0
