@@ -130,3 +130,17 @@ def test_the_group_turns_on_the_stage_and_real_only_training(compose_cfg):
     assert len(stages) == 1 and isinstance(stages[0], SelfBlend) and len(build_stages(on, "eval")) == 0
     assert build_datamodule(on, budget(on), eval_protocol(on), 0).real_only
     assert not build_datamodule(off, budget(off), eval_protocol(off), 0).real_only
+
+
+def test_the_train_transform_warps_the_pseudo_fakes_box_like_a_partial_window(make_real_batch):
+    from iid.augment.pipeline import build_train_transform
+
+    sbi = run(make_real_batch(8, seed=7), paired=False)
+    made = sbi["has_artifact_box"]
+    plain = build_train_transform({"enabled": False}, {"enabled": False})(sbi)  # the canonical 224 crop
+    expect = (sbi["artifact_box_canvas"][made] - 16).clamp(0, 224) / 224
+    assert torch.equal(plain["has_box"], made) and torch.allclose(plain["boxes"][made], expect, atol=1e-5)
+    aug = build_train_transform({"enabled": False}, {}, seed=3)(sbi)  # DA moves the box with the image
+    boxes = aug["boxes"][made]
+    assert torch.equal(aug["has_box"], made) and not aug["boxes"][~made].any()
+    assert (boxes[:, 2:] > boxes[:, :2]).all() and ((boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1]) < 0.8).all()

@@ -307,7 +307,12 @@ class TrainTransform(_Seeded):
 
         self._run(chunk, len(spans), dev)
         is_partial = kind == KIND_PARTIAL
-        out, stats = _assemble(batch, image, face, m, flip, box, is_partial, o, self.da.min_box_px)
+        art_box, has_art = box, is_partial
+        if "has_artifact_box" in batch:  # a stage before this transform (SBI) made these rows' artifacts
+            given = batch["has_artifact_box"].to(dev) & ~is_partial
+            art_box = torch.where(given[:, None], batch["artifact_box_canvas"].to(dev).float(), box)
+            has_art = is_partial | given
+        out, stats = _assemble(batch, image, face, m, flip, art_box, has_art, o, self.da.min_box_px)
         out["swap_mask"] = swap
         if photo is not None:
             stats.update(photo_shares(photo, self.da))

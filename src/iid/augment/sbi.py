@@ -120,13 +120,11 @@ def opencv_sigma(ksize: Tensor) -> Tensor:
 def gaussian_bands(sigma: Tensor, radius: Tensor, n: int) -> Tensor:
     """(k, n, n) banded matrices K with (K x)[i] = sum_j g(i - j) x[j]: a Gaussian of `sigma` truncated
     at `radius` (per sample), normalised to sum 1, zero outside the signal."""
-    idx = torch.arange(n, device=sigma.device, dtype=torch.float32)
-    d = idx[:, None] - idx[None, :]  # (n, n)
-    s = sigma.float().view(-1, 1, 1)
-    r = radius.float().floor().view(-1, 1, 1)
-    taps = torch.arange(-n + 1, n, device=sigma.device, dtype=torch.float32)
-    norm = (torch.exp(-(taps**2) / (2 * s.view(-1, 1) ** 2)) * (taps.abs() <= r.view(-1, 1))).sum(1)  # (k,)
-    return torch.exp(-(d**2) / (2 * s**2)) * (d.abs() <= r) / norm.view(-1, 1, 1)
+    taps = torch.arange(-n + 1, n, device=sigma.device, dtype=torch.float32)  # offsets i - j
+    g = torch.exp(-(taps**2) / (2 * sigma.float().view(-1, 1) ** 2)) * (taps.abs() <= radius.float().floor().view(-1, 1))
+    g = g / g.sum(1, keepdim=True)  # (k, 2n - 1): the 1-D kernels, then laid out as bands
+    idx = torch.arange(n, device=sigma.device)
+    return g[:, idx[:, None] - idx[None, :] + n - 1]
 
 
 def separable_blur(x: Tensor, ky: Tensor, kx: Tensor) -> Tensor:
@@ -194,8 +192,10 @@ class SelfBlend(nn.Module):
             lo, hi = c.sharpen_lightness
             light = (lo + (hi - lo) * u["sharp_l"][idx]).view(-1, 1, 1, 1)
             xs = x[idx]
-            box = F.avg_pool2d(F.pad(xs, (1, 1, 1, 1), mode="reflect"), 3, stride=1)
-            x[idx] = ((1 + a * (8 + light)) * xs - 9 * a * box).clamp_(0, 255)
+            p = F.pad(xs, (1, 1, 1, 1), mode="reflect")
+            p = p[..., :-2] + p[..., 1:-1] + p[..., 2:]
+            box9 = p[:, :, :-2] + p[:, :, 1:-1] + p[:, :, 2:]  # 3x3 sums by shifted adds
+            x[idx] = ((1 + a * (8 + light)) * xs - a * box9).clamp_(0, 255)
         return x
 
     def _geometry(self, u: dict[str, Tensor], s: int) -> tuple[Tensor, Tensor]:
@@ -275,9 +275,11 @@ class SelfBlend(nn.Module):
 
         real = image.float()
         jittered = self._jitter(real.clone(), u)
-        swap = (u["p_target"] < c.p_target_jitter).view(k, 1, 1, 1)
-        source = torch.where(swap, real, jittered)
-        target = torch.where(swap, jittered, real)
+        swap = u["p_target"] < c.p_target_jitter
+        source, target = jittered, real
+        if swap.any():
+            sw = swap.view(k, 1, 1, 1)
+            source, target = torch.where(sw, real, jittered), torch.where(sw, jittered, real)
 
         scale, t = self._geometry(u, s)
         base = F.affine_grid(torch.eye(2, 3, device=dev).expand(1, 2, 3), [1, 1, s, s], align_corners=False)
