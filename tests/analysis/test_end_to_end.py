@@ -92,3 +92,35 @@ def test_cli_runs_one_analysis_and_refuses_bad_input(tiny_ckpts, tiny_data, tmp_
                            cwd=tmp_path, timeout=300)  # fmt: skip
         assert p.returncode == 2, (bad, p.stderr[-1500:])
         assert p.stderr.strip().startswith("error:") and len(p.stderr.strip().splitlines()) == 1, p.stderr
+
+
+def test_untrained_copy_is_the_same_model_with_fresh_weights(tiny_ckpts, tmp_path):
+    import torch
+
+    from iid.analysis.common import load_models, untrained_copy
+
+    out = untrained_copy(tiny_ckpts["caddm"], tmp_path / "random" / "checkpoints" / "best.ckpt", seed=5)
+    a, b = load_models([str(tiny_ckpts["caddm"]), str(tmp_path / "random")], ["trained", "random"], torch.device("cpu"))
+    assert b.path == out and a.config == b.config
+    sa, sb = a.module.state_dict(), b.module.state_dict()
+    conv = next(k for k in sa if k.endswith("weight") and sa[k].ndim == 4)
+    assert sa.keys() == sb.keys() and not torch.equal(sa[conv], sb[conv])
+
+
+def test_runs_per_checkpoint_merge_into_the_joint_run(tiny_ckpts, tiny_data, compose_cfg, tmp_path):
+    from iid.analysis.outputs import merge
+    from iid.analysis.runner import analyze
+
+    common = ["analysis=overlap", "sets=[celebdf]", "analysis.frames=1", *tiny_data]
+
+    def run(ckpts: str, out: Path) -> dict:
+        return analyze(compose_cfg([*common, f"ckpt={ckpts}", f"out={out}"], "analyze"))
+
+    joint = run(f"[{tiny_ckpts['binary']},{tiny_ckpts['caddm']}]", tmp_path / "joint")
+    run(str(tiny_ckpts["binary"]), tmp_path / "a")
+    run(str(tiny_ckpts["caddm"]), tmp_path / "b")
+    path = merge([tmp_path / "a", tmp_path / "b"], tmp_path / "merged" / "overlap", "overlap")
+    merged = json.loads(path.read_text())
+    assert merged["results"] == joint["results"] and list(merged["checkpoints"]) == ["binary", "caddm"]
+    assert len(read_table(tmp_path / "merged", "overlap")) == len(read_table(tmp_path / "joint", "overlap"))
+    assert (tmp_path / "merged" / "overlap" / "overlap.png").is_file()

@@ -48,6 +48,24 @@ class Model:
         return str(self.config["data"]["name"])
 
 
+def untrained_copy(ckpt: str | Path, out: str | Path, seed: int = 0) -> Path:
+    """A control: the checkpoint's model rebuilt from its config with fresh random weights (seeded),
+    written in iid.train's format to `out`. What an untrained network of the same architecture
+    already encodes (e.g. identity on a benchmark whose people differ in colour) is the baseline the
+    trained checkpoints' probe, overlap and t-SNE are read against."""
+    from iid.engine.checkpoints import CONFIG_KEY, load_checkpoint
+    from iid.module import DetectorModule
+
+    cfg = load_checkpoint(checkpoint_path(ckpt))[CONFIG_KEY]
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        module = DetectorModule(cfg, pretrained=False)
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    torch.save({CONFIG_KEY: module.config, "state_dict": module.state_dict()}, out)
+    return out
+
+
 def checkpoint_path(p: str | Path) -> Path:
     """A checkpoint file, or a run directory (its checkpoints/best.ckpt)."""
     p = Path(str(p)).expanduser()

@@ -106,6 +106,49 @@ def _flat(d: Any, prefix: str) -> dict[str, Any]:
     return out
 
 
+def merge(folders: Sequence[str | Path], out: str | Path, analysis: str) -> Path:
+    """One analysis run per checkpoint (e.g. in parallel, or a checkpoint added later) into one folder:
+    the documents' per-model entries and the CSV rows are concatenated and the figure redrawn, as if
+    the checkpoints had been analysed together (the protocols must be the same)."""
+    import shutil
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from iid.analysis import ANALYSES
+
+    docs = [load(f, analysis) for f in folders]
+    if any(d["protocol"] != docs[0]["protocol"] for d in docs):
+        raise ValueError(f"cannot merge {analysis} runs with different protocols")
+    res = Outputs(Path(out), analysis)
+    doc = dict(docs[0])
+    for key in ("checkpoints", "summary", "results"):
+        doc[key] = {k: v for d in docs for k, v in d.get(key, {}).items()}
+    doc["seconds"] = sum(d.get("seconds", 0) for d in docs)
+    doc["log"] = [line for d in docs for line in d.get("log", [])]
+    doc["merged_from"] = [str(f) for f in folders]
+    for stem in docs[0]["files"]["tables"]:
+        res.table(stem, [r for f in folders for r in read_table(f, stem)])
+    if analysis == "visual":  # one figure per checkpoint: copy them
+        doc["figures"] = {}
+        for f, d in zip(folders, docs):
+            for model, name in d["figures"].items():
+                stem = f"visual_{len(doc['figures'])}"
+                shutil.copy(_folder(f, analysis) / name, res.folder / f"{stem}.png")
+                doc["figures"][model] = f"{stem}.png"
+                res.figures[stem] = res.folder / f"{stem}.png"
+    else:
+        rows = read_table(res.folder, analysis)
+        res.figure(analysis, ANALYSES[analysis][0].plot(rows))
+    doc["files"] = {"figures": {k: p.name for k, p in res.figures.items()}, "tables": {k: p.name for k, p in res.tables.items()}}
+    return res.write_json(doc)
+
+
+def _folder(folder: str | Path, analysis: str) -> Path:
+    folder = Path(folder)
+    return folder if (folder / f"{analysis}.json").is_file() else folder / analysis
+
+
 def load(folder: str | Path, analysis: str) -> dict[str, Any]:
     """The JSON document an analysis wrote to `<folder>` (or `<folder>/<analysis>`)."""
     folder = Path(folder)
