@@ -18,12 +18,24 @@ import torch
 from iid.engine import config as C
 from iid.engine.cli import CONF_DIR
 
-GROUPS = sorted(p.name for p in CONF_DIR.iterdir() if p.is_dir() and not p.name.startswith("_"))
+def _train_groups() -> list[str]:
+    """The groups of `python -m iid.train`'s defaults list (other entry points have groups of their own:
+    perturb for evaluate, analysis for analyze; their tests live with them)."""
+    from omegaconf import OmegaConf
+
+    names = []
+    for d in OmegaConf.to_container(OmegaConf.load(CONF_DIR / "config.yaml"))["defaults"]:
+        if isinstance(d, dict):
+            names += [k.removeprefix("optional ").strip() for k in d]
+    return sorted(names)
+
+
+GROUPS = _train_groups()
 PRIMARY = {"config": "train", "evaluate": "evaluate", "prepare": "prepare", "synth": "synth", "show": "show"}
 
 
 def options(group: str) -> list[str]:
-    return sorted(p.stem for p in (CONF_DIR / group).glob("*.yaml"))
+    return sorted(str(p.relative_to(CONF_DIR / group).with_suffix("")) for p in (CONF_DIR / group).rglob("*.yaml"))
 
 
 def compose(overrides: list[str], name: str = "config") -> dict[str, Any]:
@@ -45,8 +57,8 @@ def leaves(node: Any, prefix: str = "") -> dict[str, Any]:
 
 
 def test_every_group_is_known():
-    assert set(GROUPS) == {"adm", "backbone", "budget", "da", "data", "debug", "eval", "logger", "mfs", "model",
-                           "optim", "paths", "prepare", "sbi", "trainer"}  # fmt: skip
+    assert set(GROUPS) >= {"adm", "backbone", "budget", "da", "data", "debug", "eval", "experiment", "logger", "mfs",
+                           "model", "optim", "paths", "prepare", "row", "sbi", "scale", "trainer"}  # fmt: skip
 
 
 @pytest.mark.parametrize("name", sorted(PRIMARY))
@@ -55,7 +67,7 @@ def test_every_primary_config_composes(name):
     assert compose(overrides, name)
 
 
-@pytest.mark.parametrize("group, option", [(g, o) for g in GROUPS for o in options(g) if g != "perturb"])
+@pytest.mark.parametrize("group, option", [(g, o) for g in GROUPS for o in options(g) if g not in ("row", "experiment", "perturb")])
 def test_every_option_composes_and_validates(group, option):
     cfg = compose([f"{group}={option}"])
     C.check_config(cfg)
@@ -256,8 +268,9 @@ def probe_paths(cfg, monkeypatch, tmp_path) -> dict[str, Any]:
 PROBES = {"trainer": probe_trainer, "budget": probe_budget, "eval": probe_eval, "data": probe_data,
           "model": probe_model, "backbone": probe_backbone, "mfs": probe_mfs, "da": probe_da, "sbi": probe_sbi,
           "optim": probe_optim, "logger": probe_logger, "prepare": probe_prepare, "paths": probe_paths}  # fmt: skip
-# groups that only select others (adm=on|off picks the model family; debug sets values of other groups)
-SELECTORS = {"adm", "debug"}
+# groups that only select others (adm=on|off picks the model family; debug, scale, experiment and row set
+# values of other groups; experiment's own node is read by the report, checked below)
+SELECTORS = {"adm", "debug", "experiment", "row", "scale"}
 
 
 def probe_perturb(cfg, monkeypatch, tmp_path) -> dict[str, Any]:
@@ -273,7 +286,9 @@ EVAL_PROBES = {"perturb": probe_perturb}
 
 
 def test_every_group_has_a_probe():
-    assert set(PROBES) | SELECTORS | set(EVAL_PROBES) == set(GROUPS)
+    assert set(PROBES) | SELECTORS == set(GROUPS)
+    evaluate_groups = {d for d in compose(["ckpt=x.ckpt"], "evaluate")} - {"ckpt", "test_sets", "out"}
+    assert set(EVAL_PROBES) <= evaluate_groups
 
 
 @pytest.mark.parametrize("group, option", [(g, o) for g in sorted(EVAL_PROBES) for o in options(g)])
@@ -321,3 +336,39 @@ def test_configs_ship_inside_the_package():
     import iid
 
     assert CONF_DIR == Path(iid.__file__).parent / "conf" and (CONF_DIR / "config.yaml").is_file()
+
+
+EXPERIMENTS = options("experiment")
+
+
+@pytest.mark.parametrize("experiment", EXPERIMENTS)
+@pytest.mark.parametrize("scale", options("scale"))
+def test_every_job_of_every_experiment_composes_and_validates(experiment, scale):
+    from hydra import compose as hydra_compose
+    from hydra import initialize_config_module
+
+    from iid.engine.cli import _sweep
+    from iid.report import ExperimentSpec
+    from iid.settings import settings
+
+    with initialize_config_module("iid.conf", version_base="1.3"):
+        jobs = _sweep(hydra_compose, "config", [f"experiment={experiment}", f"scale={scale}"])
+        rows = set()
+        for job in jobs:
+            cfg = C.plain_config(hydra_compose(config_name="config", overrides=job))
+            C.check_config(cfg)
+            spec = settings(ExperimentSpec, "experiment", cfg["experiment"])
+            rows.add(spec.row)
+    assert spec.name == experiment and rows <= set(spec.rows), rows - set(spec.rows)
+    assert len(jobs) == len(rows) * (3 if scale == "mini" else 1)  # one job per row and seed
+    for row, ref in (spec.compare or {}).items():
+        assert row in spec.rows and ref in spec.rows
+    if spec.paper:  # the paper's numbers name rows and columns of the table
+        import csv
+
+        from iid.report import PAPER_DIR
+
+        with open(PAPER_DIR / f"{spec.paper}.csv") as f:
+            for r in csv.DictReader(f):
+                assert r["row"] in spec.rows and r["column"] in spec.columns, r
+                assert 0 <= float(r["value"]) <= 1 and r["level"] in ("video", "frame") and r["metric"] == "auc"

@@ -10,13 +10,14 @@ finished, returns its results). `-m` sweeps (`-m experiment=table2`) run one job
 from __future__ import annotations
 
 from iid.engine.cli import hydra_entry
+from iid.engine.config import check_config
 from iid.engine.jobs import train as run
 
 __all__ = ["main", "run"]
 
 
 def main() -> None:
-    hydra_entry("config", run)
+    hydra_entry("config", run, validate=check_config)
 
 
 if __name__ == "__main__":

@@ -28,7 +28,7 @@ def test_bad_arguments_give_one_line_and_exit_2(args: list[str], capsys: pytest.
 
 def test_module_entry_point_and_help() -> None:
     r = subprocess.run([sys.executable, "-m", "iid.synth", "--help"], capture_output=True, text=True, timeout=60)
-    assert r.returncode == 0 and "scale=tiny|small|default" in r.stdout
+    assert r.returncode == 0 and "scale=tiny|small|mini|default" in r.stdout
     r = subprocess.run([sys.executable, "-m", "iid.synth", "scale=huge"], capture_output=True, text=True, timeout=60)
     assert r.returncode == 2 and r.stderr.strip().count("\n") == 0 and "tiny" in r.stderr
 

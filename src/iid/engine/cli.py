@@ -1,9 +1,12 @@
 """The one shape of every entry point: a Hydra app on the package's configs (`pkg://iid.conf`).
 
-Before Hydra starts, the command line is composed once with Hydra's compose API: an unknown group
+Before Hydra starts, the command line is composed with Hydra's compose API: an unknown group
 option, a key the config does not have (`foo=1`), a new top-level key (`+foo=1`, which Hydra would
 silently accept) or a malformed override ends in one `error: ...` line and exit code 2, instead of
-Hydra's page. A UserError raised inside the job ends the same way.
+Hydra's page. A sweep (`-m`) is expanded as Hydra's basic sweeper will expand it (the config's
+`hydra.sweeper.params` and the command line) and every job is composed and validated by the entry
+point's `validate` first, so a bad value in the last job fails before the first one trains. A
+UserError raised inside the job ends the same way.
 """
 
 from __future__ import annotations
@@ -24,8 +27,10 @@ _FLAGS_WITH_VALUE = {"--cfg", "-c", "--package", "-p", "--config-name", "-cn", "
                      "--config-dir", "-cd", "--info", "--experimental-rerun"}  # fmt: skip
 
 
-def hydra_entry(config_name: str, job: Callable[[Any], Any], argv: Sequence[str] | None = None) -> None:
-    """Run `job(cfg)` as a Hydra app on conf/<config_name>.yaml."""
+def hydra_entry(config_name: str, job: Callable[[Any], Any], argv: Sequence[str] | None = None,
+                validate: Callable[[dict[str, Any]], None] | None = None) -> None:
+    """Run `job(cfg)` as a Hydra app on conf/<config_name>.yaml; `validate(plain config)` checks every
+    job's config (all jobs of a sweep) before anything runs."""
     import hydra
 
     @exit_on_user_error
@@ -34,7 +39,7 @@ def hydra_entry(config_name: str, job: Callable[[Any], Any], argv: Sequence[str]
         job(cfg)
 
     argv = sys.argv[1:] if argv is None else list(argv)
-    exit_on_user_error(check_overrides)(config_name, argv)
+    exit_on_user_error(check_overrides)(config_name, argv, validate)
     saved = sys.argv
     sys.argv = [saved[0], *argv]  # hydra.main reads the command line from sys.argv
     try:
@@ -70,7 +75,7 @@ def check_group_overrides(argv: Sequence[str], conf_dir: Path = CONF_DIR) -> Non
         folder = conf_dir / group
         if not folder.is_dir() or value in ("", "null"):
             continue
-        options = sorted(p.stem for p in folder.glob("*.yaml"))
+        options = sorted(str(p.relative_to(folder).with_suffix("")) for p in folder.rglob("*.yaml"))
         for v in value.split(","):
             v = v.strip().strip("'\"")
             if v and v not in options:
@@ -94,29 +99,58 @@ def _one_job(overrides: list[str]) -> list[str]:
     return out
 
 
-def check_overrides(config_name: str, argv: Sequence[str]) -> None:
-    """Compose the command line once; any problem Hydra would report is one UserError line."""
+def _sweep(compose: Callable, config_name: str, overrides: list[str]) -> list[list[str]]:
+    """The jobs of a multirun, as the basic sweeper makes them: the config's hydra.sweeper.params,
+    then the command line (a key given in both takes the command line's values), cartesian product."""
+    from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    first = compose(config_name, overrides=_one_job(overrides), return_hydra_config=True)
+    params = [f"{k}={v}" for k, v in (first.hydra.sweeper.get("params") or {}).items()]
+    parsed = OverridesParser.create().parse_overrides(params + list(overrides))
+    return [job for batch in BasicSweeper.split_arguments(parsed, None) for job in batch]
+
+
+def check_overrides(config_name: str, argv: Sequence[str],
+                    validate: Callable[[dict[str, Any]], None] | None = None) -> None:
+    """Compose the command line (every job of a sweep); any problem is one UserError line."""
     from hydra import compose, initialize_config_module
     from hydra.core.global_hydra import GlobalHydra
 
+    from iid.engine.config import plain_config
+
     overrides = user_overrides(argv)
     check_group_overrides(overrides)
+    multirun = any(a in ("-m", "--multirun") for a in argv)
     try:
-        jobs = _one_job(overrides)
+        _one_job(overrides)
     except Exception as err:  # the override grammar's own error
         raise UserError(f"cannot parse the command line: {_first_line(err)}") from None
     GlobalHydra.instance().clear()
     try:
         with initialize_config_module(CONF_MODULE, version_base="1.3"):
-            base = compose(config_name)
-            cfg = compose(config_name, overrides=jobs)
+            jobs = _sweep(compose, config_name, overrides) if multirun else [_one_job(overrides)]
+            for job in jobs:
+                # what the chosen group options add (experiment=..., debug=...) is known; another new key is a typo
+                selections = [o for o in job if (CONF_DIR / o.lstrip("+~").split("=", 1)[0]).is_dir()]
+                try:
+                    base, cfg = compose(config_name, overrides=selections), compose(config_name, overrides=job)
+                except Exception as err:
+                    raise UserError(_explain(err) + (f" (sweep job {' '.join(job)})" if multirun else "")) from None
+                added = sorted(set(cfg) - set(base))
+                if added:
+                    raise UserError(f"unknown key(s) {added}: `python -m iid.{_entry(config_name)} --cfg job` lists the config")
+                if validate is not None:
+                    try:
+                        validate(plain_config(cfg))
+                    except UserError as err:
+                        raise UserError(f"{err}" + (f" (sweep job {' '.join(job)})" if multirun else "")) from None
+    except UserError:
+        raise
     except Exception as err:
         raise UserError(_explain(err)) from None
     finally:
         GlobalHydra.instance().clear()
-    added = sorted(set(cfg) - set(base))
-    if added:
-        raise UserError(f"unknown key(s) {added}: `python -m iid.{_entry(config_name)} --cfg job` lists the config")
 
 
 def _entry(config_name: str) -> str:

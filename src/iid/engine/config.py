@@ -137,6 +137,10 @@ def check_config(cfg: Mapping[str, Any]) -> None:
     check_model(cfg.get("model"))
     mfs_config(cfg.get("mfs")), da_config(cfg.get("da"))
     check_optim_config(plain(cfg.get("optim")))
+    if cfg.get("experiment") is not None:
+        from iid.report import ExperimentSpec
+
+        settings(ExperimentSpec, "experiment", cfg["experiment"])
     if not isinstance(cfg.get("seed", 0), int) or isinstance(cfg.get("seed"), bool):
         raise UserError(f"seed={cfg.get('seed')!r}: must be an integer")
 

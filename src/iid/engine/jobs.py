@@ -47,12 +47,16 @@ def _finished(run_dir: Path, config: Mapping[str, Any]) -> dict[str, Any] | None
     return doc
 
 
-def _finish(module, dm, out_dir: Path, train_set: str, meta: dict[str, Any], title: str) -> dict[str, Any]:
-    """Write results + predictions (rank 0) and print the table."""
+def _finish(module, dm, out_dir: Path, train_set: str, meta: dict[str, Any], title: str, trainer=None) -> dict[str, Any]:
+    """Write results + predictions + the ROC figure (rank 0) and print the table."""
+    from iid.engine.media import log_images, roc_figure
+
     if module.global_rank != 0:
         return {}
     for name, preds in module.test_predictions.items():
         write_predictions(out_dir, name, preds, dm.videos.get(name, []))
+    if module.test_predictions:
+        log_images(trainer, "test/roc", roc_figure(module.test_predictions, out_dir / "roc.png"))
     doc = write_results(out_dir, module.test_results, train_set, meta)
     print_table(doc, title)
     return doc
@@ -86,6 +90,7 @@ def _train_locked(config: dict[str, Any], train_set: str, callbacks: Sequence, r
     import pytorch_lightning as pl
 
     from iid.engine.loggers import build_loggers
+    from iid.engine.media import FirstBatchGrid
     from iid.engine.trainer import make_trainer
     from iid.models.families import family_name
     from iid.module import DetectorModule
@@ -104,7 +109,7 @@ def _train_locked(config: dict[str, Any], train_set: str, callbacks: Sequence, r
     module = DetectorModule(config)
     loggers = build_loggers(config.get("logger") or {}, run_dir, config, resuming=ckpt is not None)
     trainer, best = make_trainer(C.trainer_kwargs(config), hw, run_dir, loggers, budget=budget,
-                                 checkpoint=C.checkpoint_settings(config), callbacks=callbacks,
+                                 checkpoint=C.checkpoint_settings(config), callbacks=[*callbacks, FirstBatchGrid(run_dir)],
                                  has_val="val" in dm.rows)  # fmt: skip
     t1 = time.perf_counter()
     trainer.fit(module, datamodule=dm, ckpt_path=ckpt)
@@ -127,8 +132,10 @@ def _train_locked(config: dict[str, Any], train_set: str, callbacks: Sequence, r
         if best is not None and best.best_model_score is not None else None,
         "seconds": {"data": round(t_data, 1), "fit": round(t_fit, 1), "test": round(time.perf_counter() - t2, 1)},
     }  # fmt: skip
+    if config.get("experiment"):
+        meta["experiment"] = {"name": config["experiment"].get("name"), "row": config["experiment"].get("row")}
     doc = _finish(module, dm, run_dir, train_set, meta,
-                  f"iid.train: {meta['backbone']} {family} trained on {train_set} ({run_dir})")
+                  f"iid.train: {meta['backbone']} {family} trained on {train_set} ({run_dir})", trainer)
     if module.global_rank == 0 and chosen != str(last) and not C.checkpoint_settings(config).keep_last:
         last.unlink(missing_ok=True)  # the resume point of a finished run: ~2x the weights, not needed now
     return doc
@@ -183,4 +190,4 @@ def evaluate(cfg: Any, out_dir: Path | None = None) -> dict[str, Any]:
     meta = {"checkpoint": str(ckpt_path), "out": str(out_dir), "train_set": train_set, "model": train_cfg["model"]["family"],
             "train_run_dir": train_cfg.get("run_dir"), "global_step": ckpt.get("global_step"), "epoch": ckpt.get("epoch"),
             "eval": config["eval"], "perturb": config.get("perturb")}  # fmt: skip
-    return _finish(module, dm, out_dir, train_set, meta, f"iid.evaluate: {ckpt_path} (trained on {train_set})")
+    return _finish(module, dm, out_dir, train_set, meta, f"iid.evaluate: {ckpt_path} (trained on {train_set})", trainer)

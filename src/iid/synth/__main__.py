@@ -1,4 +1,4 @@
-"""`python -m iid.synth out=DIR [scale=tiny|small|default] [seed=N] [workers=N]` (conf/synth.yaml)."""
+"""`python -m iid.synth out=DIR [scale=tiny|small|mini|default] [seed=N] [workers=N]` (conf/synth.yaml)."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from iid.settings import bounds, plain, settings
 @dataclass(frozen=True)
 class SynthArgs:
     out: str = "data/synthetic"
-    scale: str = field(default="default", metadata=bounds(choices=("tiny", "small", "default")))
+    scale: str = field(default="default", metadata=bounds(choices=("tiny", "small", "mini", "default")))
     seed: int = field(default=0, metadata=bounds(0))
     workers: int | None = field(default=None, metadata=bounds(1, type=int))
 

@@ -40,6 +40,8 @@ class Spec:
     celeb_videos: int  # videos per Celeb-DF identity
     youtube: int  # YouTube-real videos (identities of their own)
     dfdc_real: int  # DFDC: as many fakes as reals
+    test_share: float = 0.14  # FF++ pairs in the test split (and as many in val, at most val_share)
+    val_share: float = 0.14
 
 
 def _rng(*seed: int) -> np.random.Generator:
@@ -59,11 +61,12 @@ def _write(path: Path, frames: np.ndarray, lms: np.ndarray, crf: int) -> None:
 
 
 def ffpp_pairs(seed: int, spec: Spec) -> dict[str, list[list[str]]]:
-    """Official-style splits: originals paired at random; pairs split 72/14/14 like 360/70/70."""
+    """Official-style splits: originals paired at random; pairs split 72/14/14 like 360/70/70 (the
+    `mini` scale tests on more pairs, so that a video AUC is known to about +-0.05)."""
     n = spec.ffpp_originals
     order = _rng(seed, _PLAN, _FF).permutation(n)
     pairs = [sorted([f"{order[2 * i]:03d}", f"{order[2 * i + 1]:03d}"]) for i in range(n // 2)]
-    n_val = n_test = max(1, round(len(pairs) * 0.14))
+    n_val, n_test = max(1, round(len(pairs) * spec.val_share)), max(1, round(len(pairs) * spec.test_share))
     n_train = len(pairs) - n_val - n_test
     return {"train": pairs[:n_train], "val": pairs[n_train : n_train + n_val], "test": pairs[n_train + n_val :]}
 
