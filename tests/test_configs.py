@@ -18,6 +18,7 @@ import torch
 from iid.engine import config as C
 from iid.engine.cli import CONF_DIR
 
+
 def _train_groups() -> list[str]:
     """The groups of `python -m iid.train`'s defaults list (other entry points have groups of their own:
     perturb for evaluate, analysis for analyze; their tests live with them)."""

@@ -139,9 +139,8 @@ def ensure_data(cfg: Mapping[str, Any], need_train: bool = True) -> None:
 
 def build_datamodule(cfg: Mapping[str, Any], budget: Budget, protocol: EvalProtocol, num_workers: int):
     """IIDDataModule from the data group, sized by the budget and the eval protocol."""
-    from iid.data.datamodule import IIDDataModule
-
     from iid.augment.stages import enabled
+    from iid.data.datamodule import IIDDataModule
 
     data = data_settings(cfg)
     return IIDDataModule(
