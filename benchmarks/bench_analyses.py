@@ -10,8 +10,11 @@ wall seconds per analysis, frames, the load average before and after (the machin
 
 The interaction costs grid^2 + 1 = 257 forward passes per frame, so 500 frames are ~128,500 passes:
 it is timed on --interaction-frames frames and its 500-frame time extrapolated from the measured
-passes per second (printed as such). The visual analysis draws a few dozen faces; its per-frame path
-(forward, box decoding, NMS) is timed on 500 frames directly.
+passes per second (printed as such). `cpu_seconds` is the CPU time the process used (all its
+threads): on a shared machine it says what the run costs where wall time says how long it waited;
+on 2 idle cores the wall time is about cpu_seconds / 2 (or more where a step is single-threaded).
+The visual analysis draws a few dozen faces; its per-frame path (forward, box decoding, NMS) is
+timed on 500 frames directly.
 
 --data: a folder holding synthetic/ (scale small) with its stores (IID_DATA of a training run);
 default .benchmarks/data, generated and prepared on first use (minutes).
@@ -77,12 +80,12 @@ def main() -> None:
         if only and name not in only:
             continue
         load0 = os.getloadavg()[0]
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         doc = analyze(compose([f"analysis={name}", *common, *extra], "analyze"))
-        dt = time.perf_counter() - t0
+        dt, cpu = time.perf_counter() - t0, time.process_time() - c0
         per = next(iter(doc["results"].values()))["ffpp"]
         frames = per.get("frames") or per.get("train_frames", 0) + per.get("test_frames", 0)
-        line = {"seconds": round(dt, 1), "frames": frames, "load": [round(load0, 2), round(os.getloadavg()[0], 2)]}
+        line = {"seconds": round(dt, 1), "cpu_seconds": round(cpu, 1), "frames": frames, "load": [round(load0, 2), round(os.getloadavg()[0], 2)]}
         if name == "interaction":
             passes = frames * (doc["protocol"]["units"] + 1) + 1
             line["forward_passes_per_s"] = round(passes / dt, 1)
@@ -104,7 +107,7 @@ def bench_visual(ckpt: Path, data: list[str], threads: int) -> dict:
     from iid.engine.config import plain_config
 
     load0 = os.getloadavg()[0]
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     model = load_models([str(ckpt)], None, torch.device("cpu"))[0]
     ctx_data = data_context(plain_config(compose([f"ckpt={ckpt}", *data], "analyze")), model)
     fr = select_frames(ctx_data.stores("ffpp", ["train"]), "ffpp", True, frames_per_video=3)
@@ -113,7 +116,7 @@ def bench_visual(ckpt: Path, data: list[str], threads: int) -> dict:
         batch_size = 32
 
     panels = visual._predict(model, fr, "bench", visual.VisualSettings(score_threshold=0.0), Ctx())
-    return {"seconds": round(time.perf_counter() - t0, 1), "frames": len(panels),
+    return {"seconds": round(time.perf_counter() - t0, 1), "cpu_seconds": round(time.process_time() - c0, 1), "frames": len(panels),
             "load": [round(load0, 2), round(os.getloadavg()[0], 2)]}
 
 

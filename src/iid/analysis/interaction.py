@@ -142,7 +142,7 @@ def run(ctx: Any, s: InteractionSettings) -> dict[str, Any]:
             for i in range(len(fr)):
                 rows.append({"model": model.name, "set": fr.name, "kind": fr.kind, "video": fr.video[i],
                              "frame": int(fr.frame[i]), "label": int(fr.label[i]), "I": float(inter[i]),
-                             "f_full": float(full[i]), "local": float(local[i])})  # fmt: skip
+                             "f_full": float(full[i]), "local": float(local[i]), "units": n})  # fmt: skip
     ctx.outputs.table("interaction", rows)
     ctx.outputs.figure("interaction", plot(rows))
     summary = {m: {n: {"auc_I": r["auc_I"], "kind": r["kind"]} for n, r in per.items()} for m, per in results.items()}
@@ -187,6 +187,8 @@ def plot(rows: list[dict[str, Any]]):
             ax.set_title(f"{m} / {name} ({kind})\nAUC of I([N]) = {auc(val, lab):.3f}", fontsize=9)
             if j == 0:
                 ax.set_ylabel("I([N])")
-    fig.suptitle("Multivariate interaction I([N]) of all 16x16 units", fontsize=11)
+    units = {int(r["units"]) for r in rows if r.get("units") not in (None, "")}
+    grid = f" of all {int(round(next(iter(units)) ** 0.5))}x{int(round(next(iter(units)) ** 0.5))} units" if len(units) == 1 else ""
+    fig.suptitle(f"Multivariate interaction I([N]){grid}", fontsize=11)
     fig.tight_layout()
     return fig
