@@ -28,7 +28,8 @@ One pseudo-fake, the steps of SBI's official code (constants from there; `conf/s
 5. Pseudo-fake = target + mask x (source - target), rounded to uint8; artifact box = the bounding
    box of the mask's support (canvas pixel edges, x1/y1 exclusive).
 
-The face-hull mask is the batch's `face_mask` (the 68-landmark hull prepare stored). Sizes are in
+The face-hull mask is the batch's `face_mask` (the 68-landmark hull prepare stored; SBI uses an
+81-point hull reaching the forehead 3 times in 4, and our stores hold 68 landmarks). Sizes are in
 pixels of a 256 canvas, scaled by S/256 for another canvas size. Gaussian blurs run as banded
 matrix products (one per sample and axis: batched bmm), with zero padding at the canvas border
 (OpenCV reflects; the face hull stays clear of the border).
@@ -338,7 +339,7 @@ class SelfBlend(nn.Module):
         return out
 
 
-# -- figure: python -m iid.augment.sbi store=<store_root>/<dataset>/<split> out=fig.png [n=6] [seed=0] ----------
+# -- figure: python -m iid.augment.sbi store=<store_root>/<dataset>/<split> out=fig.png [n=6] [seed=0] ---
 COLUMNS = ("real frame", "source (jittered, moved)", "hull warped + blend mask", "pseudo-fake + box",
            "after DA + box")  # fmt: skip
 
@@ -419,7 +420,7 @@ def render(batch: dict[str, Tensor], out: Path, seed: int = 0, node: Any = None)
 def show(cfg: Any) -> Path:
     from iid.augment.show import ShowArgs, open_store
 
-    a = settings(ShowArgs, "show", cfg)
+    a = settings(ShowArgs, "sbi_show", cfg)  # the MFS figure's arguments: store, out, n, seed
     out = render(load_real_batch(open_store(a.store), a.n, a.seed), Path(a.out), a.seed)
     print(f"wrote {out}")
     return out
@@ -428,7 +429,7 @@ def show(cfg: Any) -> Path:
 def main(argv: list[str] | None = None) -> None:
     from iid.engine.cli import hydra_entry
 
-    hydra_entry("show", show, argv)  # the same arguments as the MFS figure: store, out, n, seed
+    hydra_entry("sbi_show", show, argv)
 
 
 if __name__ == "__main__":
