@@ -7,8 +7,10 @@ Model-only: a timm ResNet-34 (random init, 2 classes) forward + cross-entropy ba
 on batches that were transformed beforehand. End-to-end: the next batch from a torch DataLoader
 over a frame store (iid.data.datamodule.StoreBatches + iid.data.sampling.RandomBatchSampler, the
 worker only reads bytes), moved to the device, MFS + DA by iid.augment.pipeline.build_train_transform
-there, normalised, then the same step. Prints both per-step times and model-only / end-to-end
-(the share of the step spent in the model; target >= 0.9), with the load average. Without --store
+there, normalised, then the same step. Prints the median per-step times, model-only / end-to-end
+(target >= 0.9), and the model's share of the end-to-end steps themselves (data, transform and
+model timed within each step: the same batches at the same moments, so it does not drift with a
+shared machine's load as separately timed blocks do), with the load average. Without --store
 a store of fabricated canvases (benchmarks/run_augment.make_batch) is written to a temporary folder.
 --background also times the alternative of transforming batch i+1 in a background thread while
 the model steps on batch i. On CUDA the step runs in bf16 autocast, channels-last.
@@ -126,60 +128,67 @@ def main() -> None:
 
     # Model-only: the same kind of batches, transformed beforehand.
     fixed = [tf(to_device(next(batches), device)) for _ in range(per_block)]
+    m_t: list[float] = []  # per step
 
-    def model_only() -> float:
-        t0 = time.perf_counter()
+    def model_only() -> None:
         for b in fixed:
+            t0 = time.perf_counter()
             step(b["image"], b["label"])
-        return (time.perf_counter() - t0) / per_block
+            m_t.append(time.perf_counter() - t0)
 
     # End-to-end, transform inline (where Lightning's on_after_batch_transfer runs it). Chosen over a
     # background thread: on CPU the step's GEMMs already use every core (intra-op threads), so a
     # concurrent transform only takes cores from them, and the model's OpenMP barriers then wait for
     # a descheduled thread; the transform is instead made cheap enough to be negligible. On a GPU the
     # transform is queued on the device like the step.
-    tf_time: list[float] = []
+    e_t: list[tuple[float, float, float]] = []  # per step: data (next batch + transfer), transform, model
 
-    def end_to_end() -> float:
-        t0 = time.perf_counter()
+    def end_to_end() -> None:
         for _ in range(per_block):
+            t0 = time.perf_counter()
             b = to_device(next(batches), device)
             t1 = time.perf_counter()
             b = tf(b)
             if device.type == "cuda":
                 torch.cuda.synchronize(device)
-            tf_time.append(time.perf_counter() - t1)
+            t2 = time.perf_counter()
             step(b["image"], b["label"])
-        return (time.perf_counter() - t0) / per_block
+            e_t.append((t1 - t0, t2 - t1, time.perf_counter() - t2))
 
     helper = ThreadPoolExecutor(1, initializer=torch.set_num_threads, initargs=(1,))
+    g_t: list[float] = []
 
-    def background() -> float:
+    def background() -> None:
         """Batch i+1 read and transformed by a helper thread (one intra-op thread) during step i."""
         fut = helper.submit(lambda: tf(to_device(next(batches), device)))
-        t0 = time.perf_counter()
         for _ in range(per_block):
+            t0 = time.perf_counter()
             b = fut.result()
             fut = helper.submit(lambda: tf(to_device(next(batches), device)))
             step(b["image"], b["label"])
+            g_t.append(time.perf_counter() - t0)
         fut.result()
-        return (time.perf_counter() - t0) / per_block
 
     model_only(), end_to_end()  # warm-up
-    m_t, e_t, g_t = [], [], []
+    m_t.clear(), e_t.clear()
     for _ in range(args.reps):
-        m_t.append(model_only())
-        e_t.append(end_to_end())
+        model_only()
+        end_to_end()
         if args.background:
-            g_t.append(background())
-    m, e = statistics.median(m_t), statistics.median(e_t)
+            background()
+    med = statistics.median
+    m = med(m_t)
+    e = med([sum(x) for x in e_t])
+    d, t, s = (med([x[i] for x in e_t]) for i in range(3))
+    share = sum(x[2] for x in e_t) / sum(sum(x) for x in e_t)
     print(f"model-only step:                 {m * 1000:8.1f} ms")
-    print(f"end-to-end step (inline MFS+DA): {e * 1000:8.1f} ms   model-only / end-to-end = {m / e:.3f} "
-          f"(target >= 0.9); transform {statistics.median(tf_time) * 1000:.1f} ms of it")
+    print(f"end-to-end step (inline MFS+DA): {e * 1000:8.1f} ms   model-only / end-to-end = {m / e:.3f} (target >= 0.9)")
+    print(f"  of which data {d * 1000:.1f} ms, MFS+DA {t * 1000:.1f} ms, model {s * 1000:.1f} ms: "
+          f"the model's share of the end-to-end steps = {share:.3f}")
     if g_t:
-        g = statistics.median(g_t)
+        g = med(g_t)
         print(f"end-to-end, background thread:  {g * 1000:8.1f} ms   model-only / end-to-end = {m / g:.3f}")
-    print(f"(medians of {args.reps} blocks of {per_block} steps, interleaved; load average now "
+    print(f"(medians over {args.reps} interleaved blocks of {per_block} steps each; load average now "
           f"{os.getloadavg()[0]:.2f})")
     helper.shutdown()
     tmp.cleanup()

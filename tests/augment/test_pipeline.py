@@ -170,3 +170,23 @@ def test_photometric_per_sample_and_batched_agree():
     assert torch.allclose(a, b, atol=1e-6)
     assert (a != x).flatten(1).any(1).sum() >= 8  # most samples got at least one op
     assert 0.0 <= float(a.min()) and float(a.max()) <= 1.0
+
+
+def test_worker_choice_follows_the_measured_speed():
+    from iid.augment.pipeline import _WorkerChoice
+
+    c = _WorkerChoice()
+    assert c.pick(1) == 1  # nothing to choose
+    speed = {1: 1.0, 2: 0.6}  # seconds per chunk: two threads faster (idle cores)
+    picks = []
+    for _ in range(24):
+        w = c.pick(2)
+        c.record(2, w, speed[w])
+        picks.append(w)
+    assert picks[:2] == [1, 2] and picks[2:].count(2) >= 18 and 1 in picks[2:]  # re-measures the other
+    speed = {1: 1.0, 2: 1.3}  # the cores got busy: two threads now slower
+    for _ in range(24):
+        w = c.pick(2)
+        c.record(2, w, speed[w])
+        picks.append(w)
+    assert picks[-16:].count(1) >= 14

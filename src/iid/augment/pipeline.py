@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -101,6 +102,41 @@ def _pool(workers: int) -> ThreadPoolExecutor:
         return pool
 
 
+class _WorkerChoice:
+    """One worker thread or all of them, whichever has recently run a chunk faster (per maximum).
+
+    Each option is tried once, then the faster (exponential average of seconds per chunk) is
+    used, and the other re-measured every EXPLORE-th call, so a change in the machine's load
+    turns the choice within a few calls."""
+
+    EXPLORE = 8
+    DECAY = 0.5
+
+    def __init__(self) -> None:
+        self.seconds: dict[tuple[int, int], float] = {}
+        self.calls = 0
+
+    def pick(self, most: int) -> int:
+        if most <= 1:
+            return 1
+        self.calls += 1
+        options = (1, most)
+        for w in options:
+            if (most, w) not in self.seconds:
+                return w
+        best = min(options, key=lambda w: self.seconds[(most, w)])
+        if self.calls % self.EXPLORE == 0:
+            return options[1] if best == options[0] else options[0]
+        return best
+
+    def record(self, most: int, workers: int, seconds: float) -> None:
+        if most <= 1:
+            return
+        key = (most, workers)
+        old = self.seconds.get(key)
+        self.seconds[key] = seconds if old is None else self.DECAY * old + (1 - self.DECAY) * seconds
+
+
 def _storage_use_count(t: torch.Tensor) -> int:
     return torch._C._storage_Use_Count(t.untyped_storage()._cdata)
 
@@ -119,18 +155,21 @@ def _cpu_count() -> int:
 class _Seeded(nn.Module):
     """Random stream, scratch tensors and the chunked runner shared by the train and eval transforms.
 
-    On CPU a batch is cut into CPU_CHUNK-sample chunks run by `workers` threads (default: the
-    caller's torch.get_num_threads()), each thread with ONE intra-op thread. Parallelism across
-    chunks instead of inside each op: the ops are many and short, and a 2-thread OpenMP op waits at
-    its barrier for a thread that a busy machine has descheduled, so on shared cores per-op
-    threading ran slower than one thread; independent chunk threads just share the cores. On a
-    GPU the batch is one chunk, run inline.
+    On CPU a batch is cut into CPU_CHUNK-sample chunks run by worker threads, each thread with ONE
+    intra-op thread. Parallelism across chunks instead of inside each op: the ops are many and
+    short, and a 2-thread OpenMP op waits at its barrier for a thread that a busy machine has
+    descheduled, so on shared cores per-op threading ran slower than one thread. `workers` fixes
+    the thread count; by default it is chosen per call between 1 and the caller's
+    torch.get_num_threads() by measured throughput (`_WorkerChoice`): on idle cores two chunk
+    threads ran 1.45x one, on cores shared with a dozen other jobs 0.9x, so a fixed choice would
+    lose either way. Outputs do not depend on it. On a GPU the batch is one chunk, run inline.
     """
 
     def __init__(self, seed: int = 0) -> None:
         super().__init__()
         self.seed = int(seed)
         self.workers: int | None = None
+        self._choice = _WorkerChoice()
         self._gens: dict[str, torch.Generator] = {}
         self._ws: dict[tuple[str, str, int], torch.Tensor] = {}
         self._outs: dict[str, tuple[torch.Tensor, int]] = {}
@@ -189,7 +228,9 @@ class _Seeded(nn.Module):
             for i in range(n):
                 fn(i)
             return
-        workers = min(n, self.workers or torch.get_num_threads(), _cpu_count())
+        most = min(n, self.workers or torch.get_num_threads(), _cpu_count())
+        workers = most if self.workers is not None else self._choice.pick(most)
+        t0 = time.perf_counter()
         if workers <= 1:
             with _intra_op_threads(1):
                 for i in range(n):
@@ -197,6 +238,7 @@ class _Seeded(nn.Module):
         else:
             for _ in _pool(workers).map(fn, range(n)):
                 pass
+        self._choice.record(most, workers, (time.perf_counter() - t0) / n)
 
     def _warp_chunk(
         self, canvas: torch.Tensor, face_mask: torch.Tensor, m: torch.Tensor, out_size: int,
