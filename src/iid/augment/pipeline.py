@@ -223,18 +223,30 @@ class _Seeded(nn.Module):
         seeds = torch.randint(0, 2**62, (n,), generator=gen, device=device).tolist()
         return [torch.Generator(device=device).manual_seed(s) for s in seeds]
 
-    def _run(self, fn: Callable[[int], None], n: int, device: torch.device) -> None:
+    @staticmethod
+    @contextmanager
+    def _cpu_single_threaded(device: torch.device):
+        """On CPU the whole call runs with one intra-op thread (yielding the caller's count, the
+        most worker threads the chunks may use): even a single multi-threaded op outside the
+        chunks stalls at its barrier on busy cores."""
+        threads = torch.get_num_threads()
+        if device.type != "cpu":
+            yield threads
+            return
+        with _intra_op_threads(1):
+            yield threads
+
+    def _run(self, fn: Callable[[int], None], n: int, device: torch.device, threads: int) -> None:
         if device.type != "cpu":
             for i in range(n):
                 fn(i)
             return
-        most = min(n, self.workers or torch.get_num_threads(), _cpu_count())
+        most = min(n, self.workers or threads, _cpu_count())
         workers = most if self.workers is not None else self._choice.pick(most)
         t0 = time.perf_counter()
         if workers <= 1:
-            with _intra_op_threads(1):
-                for i in range(n):
-                    fn(i)
+            for i in range(n):
+                fn(i)
         else:
             for _ in _pool(workers).map(fn, range(n)):
                 pass
@@ -303,6 +315,10 @@ class TrainTransform(_Seeded):
     @torch.no_grad()
     def forward(self, batch: dict[str, Any], keep_dssim: bool = False) -> dict[str, Any]:
         _check(batch, need_source=self.mfs.enabled)
+        with self._cpu_single_threaded(batch["image"].device) as threads:
+            return self._forward(batch, keep_dssim, threads)
+
+    def _forward(self, batch: dict[str, Any], keep_dssim: bool, threads: int) -> dict[str, Any]:
         src_img = batch["image"]
         dev = src_img.device
         b, _, s, _ = src_img.shape
@@ -347,7 +363,7 @@ class TrainTransform(_Seeded):
                 apply_photometric(x, self.da, photo.rows(c0, c1), gens[i])
             image[sl] = x
 
-        self._run(chunk, len(spans), dev)
+        self._run(chunk, len(spans), dev, threads)
         is_partial = kind == KIND_PARTIAL
         art_box, has_art = box, is_partial
         if "has_artifact_box" in batch:  # a stage before this transform (SBI) made these rows' artifacts
@@ -405,6 +421,10 @@ class EvalTransform(_Seeded):
     @torch.no_grad()
     def forward(self, batch: dict[str, Any]) -> dict[str, Any]:
         _check(batch, need_source=False)
+        with self._cpu_single_threaded(batch["image"].device) as threads:
+            return self._forward(batch, threads)
+
+    def _forward(self, batch: dict[str, Any], threads: int) -> dict[str, Any]:
         src_img = batch["image"]
         dev = src_img.device
         b, _, s, _ = src_img.shape
@@ -419,7 +439,7 @@ class EvalTransform(_Seeded):
             canvas = _to_unit(src_img[sl], self.workspace("canvas", (sl.stop - sl.start, 3, s, s), dev))
             image[sl] = self._warp_chunk(canvas, batch["face_mask"][sl], m[sl], o, face[sl])[0]
 
-        self._run(chunk, len(spans), dev)
+        self._run(chunk, len(spans), dev, threads)
         none = torch.zeros(b, dtype=torch.bool, device=dev)
         out, stats = _assemble(batch, image, face, m, flip, torch.zeros((b, 4), device=dev), none, o, 0.0)
         out["stats"] = stats
