@@ -107,9 +107,9 @@ def _flat(d: Any, prefix: str) -> dict[str, Any]:
 
 
 def merge(folders: Sequence[str | Path], out: str | Path, analysis: str) -> Path:
-    """One analysis run per checkpoint (e.g. in parallel, or a checkpoint added later) into one folder:
-    the documents' per-model entries and the CSV rows are concatenated and the figure redrawn, as if
-    the checkpoints had been analysed together (the protocols must be the same)."""
+    """Runs of one analysis (one per checkpoint, in parallel, or a data set added later) into one
+    folder, as if they had been one run: per (model, data set) the later folder wins, CSV rows are
+    kept for the entries that won, and the figure is redrawn. The protocols must be the same."""
     import shutil
 
     import matplotlib
@@ -122,13 +122,24 @@ def merge(folders: Sequence[str | Path], out: str | Path, analysis: str) -> Path
         raise ValueError(f"cannot merge {analysis} runs with different protocols")
     res = Outputs(Path(out), analysis)
     doc = dict(docs[0])
-    for key in ("checkpoints", "summary", "results"):
-        doc[key] = {k: v for d in docs for k, v in d.get(key, {}).items()}
+    owner: dict[tuple[str, str], int] = {}  # (model, data set or group) -> index of the folder that wins
+    for key in ("summary", "results"):
+        doc[key] = {}
+        for i, d in enumerate(docs):
+            for model, per in d.get(key, {}).items():
+                doc[key].setdefault(model, {}).update(per)
+                if key == "results":
+                    owner.update({(model, s): i for s in per})
+    doc["checkpoints"] = {k: v for d in docs for k, v in d.get("checkpoints", {}).items()}
     doc["seconds"] = sum(d.get("seconds", 0) for d in docs)
     doc["log"] = [line for d in docs for line in d.get("log", [])]
     doc["merged_from"] = [str(f) for f in folders]
     for stem in docs[0]["files"]["tables"]:
-        res.table(stem, [r for f in folders for r in read_table(f, stem)])
+        rows = []
+        for i, f in enumerate(folders):
+            rows += [r for r in read_table(_folder(f, analysis), stem)
+                     if owner.get((r.get("model"), r.get("set", r.get("group")))) == i]  # fmt: skip
+        res.table(stem, rows)
     if analysis == "visual":  # one figure per checkpoint: copy them
         doc["figures"] = {}
         for f, d in zip(folders, docs):
@@ -138,8 +149,7 @@ def merge(folders: Sequence[str | Path], out: str | Path, analysis: str) -> Path
                 doc["figures"][model] = f"{stem}.png"
                 res.figures[stem] = res.folder / f"{stem}.png"
     else:
-        rows = read_table(res.folder, analysis)
-        res.figure(analysis, ANALYSES[analysis][0].plot(rows))
+        res.figure(analysis, ANALYSES[analysis][0].plot(read_table(res.folder, analysis)))
     doc["files"] = {"figures": {k: p.name for k, p in res.figures.items()}, "tables": {k: p.name for k, p in res.tables.items()}}
     return res.write_json(doc)
 
