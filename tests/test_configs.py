@@ -362,7 +362,11 @@ def test_every_job_of_every_experiment_composes_and_validates(experiment, scale)
             rows.add(spec.row)
     assert spec.name == experiment and rows <= set(spec.rows), rows - set(spec.rows)
     assert len(jobs) == len(rows) * (3 if scale == "mini" else 1)  # one job per row and seed
-    for row, ref in (spec.compare or {}).items():
+    from iid.report import expand_compare
+
+    pairs = expand_compare(spec.compare, spec.rows)
+    assert bool(pairs) == bool(spec.compare)
+    for row, ref in pairs.items():
         assert row in spec.rows and ref in spec.rows
     if spec.paper:  # the paper's numbers name rows and columns of the table
         import csv

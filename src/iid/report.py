@@ -20,6 +20,7 @@ evaluation wrote), so it can be traced to a file. A job that failed or never ran
 from __future__ import annotations
 
 import csv
+import dataclasses
 import json
 import logging
 import math
@@ -50,7 +51,8 @@ class ExperimentSpec:
     rows: tuple[str, ...] = ()  # the table's rows, in order
     columns: tuple[str, ...] = ()  # test sets, or <set>/<method>[+<method>...]: the reals and those methods' fakes
     metrics: tuple[str, ...] = ("video_auc",)
-    compare: dict | None = None  # row -> the row it is compared with (paired difference)
+    compare: dict | None = None  # row -> the row it is compared with (paired difference); `*` matches any text
+                                 # ("*: ours": "*: binary" compares every "<x>: ours" with "<x>: binary")
     paper: str | None = None  # conf/experiment/paper/<paper>.csv: table,row,column,metric,level,value
     x: float | None = None  # this job's position on the figure's x axis
     series: str | None = None  # this job's line in the figure
@@ -156,6 +158,23 @@ def read_paper(spec: ExperimentSpec) -> dict[tuple[str, str, str], float]:
     return out
 
 
+def expand_compare(compare: dict | None, rows: Sequence[str]) -> dict[str, str]:
+    """The compare map over the rows present, with `*` patterns resolved."""
+    import re
+
+    out = {}
+    for row, ref in (compare or {}).items():
+        if "*" not in row:
+            out[row] = ref
+            continue
+        pattern = re.compile("^" + re.escape(row).replace(r"\*", "(.*)") + "$")
+        for r in rows:
+            m = pattern.match(r)
+            if m and ref.replace("*", m.group(1)) in rows:
+                out[r] = ref.replace("*", m.group(1))
+    return out
+
+
 @dataclass
 class Table:
     spec: ExperimentSpec
@@ -176,6 +195,9 @@ def build_table(jobs: Sequence[Job], n_boot: int = 1000) -> Table:
     for j in jobs:
         if j.row is not None:
             by_row[j.row].append(j)
+    # rows the sweep ran beyond the paper's (e.g. a lighter backbone at scale=mini) are shown after them
+    rows = [*spec.rows, *sorted(r for r in by_row if r not in spec.rows)]
+    spec = dataclasses.replace(spec, rows=tuple(rows), compare=expand_compare(spec.compare, rows))
     seeds = sorted({j.seed for j in jobs if j.seed is not None})
     gaps = [f"{r}: no job ran" for r in spec.rows if r not in by_row]
     for row, js in by_row.items():

@@ -78,3 +78,28 @@ def test_unreadable_checkpoints_are_one_line(tmp_path, content):
     (tmp_path / "run" / "checkpoints" / "last.ckpt").write_bytes(bad.read_bytes())
     with pytest.raises(UserError, match="delete it to start"):
         resume_checkpoint(None, tmp_path / "run")
+
+
+@pytest.mark.parametrize("overrides, message", [
+    (["model.adm.iou_threshold=2"], "model.adm.iou_threshold=2: must be < 1"),
+    (["prepare.face_scale=-1"], "prepare.face_scale=-1: must be > 0"),
+    (["prepare.workers=abc"], "prepare.workers='abc': expected an integer"),
+    (["eval.face_scale=abc"], "eval.face_scale='abc': expected a number"),
+    (["trainer.num_workers=-1"], "trainer.num_workers=-1: must be >= 0"),
+    (["data.test_sets=[nope]"], "data.test_sets: ['nope'] unknown"),
+    (["budget.batch_size=0"], "budget.batch_size=0: must be >= 1"),
+    (["+trainer.max_epochs=3"], "trainer.max_epochs: set budget.epochs instead"),
+])  # fmt: skip
+def test_bad_values_fail_before_anything_heavy(overrides, message, compose_cfg):
+    from iid.engine.config import check_config, plain_config
+
+    with pytest.raises(UserError) as err:
+        check_config(plain_config(compose_cfg(overrides)))
+    assert message in str(err.value) and "\n" not in str(err.value)
+
+
+def test_cli_errors_are_one_line_with_exit_2(cli, tmp_path):
+    for args in (["foo=1"], ["+foo=1"], ["prepare.workers=abc"], ["data.test_sets=[nope]"], ["backbone=nope"]):
+        p = cli("iid.train", args, cwd=tmp_path, timeout=120)
+        errors = [ln for ln in p.stderr.splitlines() if ln.startswith("error: ")]
+        assert p.returncode == 2 and len(errors) == 1 and "Traceback" not in p.stderr, (args, p.stderr[-1500:])

@@ -37,9 +37,12 @@ def hydra_run_dir(default: str | Path) -> Path:
 
 def _finished(run_dir: Path, config: Mapping[str, Any]) -> dict[str, Any] | None:
     """The results of a finished run with this config, if run_dir holds one."""
+    def comparable(c: Mapping[str, Any]) -> dict[str, Any]:  # where the run lives is not what it is
+        return {k: v for k, v in c.items() if k not in ("run_dir", "resume")}
+
     try:
         doc = json.loads((run_dir / "results.json").read_text())
-        same = json.loads((run_dir / "config.json").read_text()) == json.loads(json.dumps(config))
+        same = comparable(json.loads((run_dir / "config.json").read_text())) == comparable(json.loads(json.dumps(config)))
     except (OSError, ValueError):
         return None
     if not same:

@@ -1,0 +1,103 @@
+"""Each experiment of the suite as a tiny sweep (debug=smoke, one seed, tiny data) through the report, and
+the report on a hand-made sweep folder (cells, paper numbers, gaps)."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+# experiment -> extra overrides that keep its tiny sweep short (fewer rows where it has many)
+TINY = {
+    "table2": [],
+    "table7": ["backbone=resnet18"],
+    "table1": ["backbone=resnet18"],
+    "table5_methods": ["backbone=resnet18", "data.methods=[Face2Face]"],
+    "table5_cross": ["backbone=resnet18"],
+    "fig8": ["row=fig8/binary_1,fig8/ours_2"],
+}
+
+
+def _tiny(tiny_base: list[str]) -> list[str]:
+    """tiny_base for sweeps: no ADM width (binary rows have no ADM), the tiny data where scale=mini looks."""
+    over = [o for o in tiny_base if not o.startswith("model.adm.")]
+    stores = next(o.split("=", 1)[1] for o in over if o.startswith("paths.stores="))
+    return [*over, f"data.store_root={stores}/synthetic", "seed=0", "backbone=resnet18"]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("experiment", sorted(TINY))
+def test_tiny_sweep_of_each_experiment_runs_through_the_report(experiment, tiny_base, cli, tmp_path):
+    sweep = tmp_path / "sweep"
+    args = ["-m", f"experiment={experiment}", *_tiny(tiny_base), *TINY[experiment], f"hydra.sweep.dir={sweep}"]
+    p = cli("iid.train", args, cwd=tmp_path, timeout=900)
+    assert p.returncode == 0, p.stderr[-3000:]
+    r = cli("iid.report", [f"sweep={sweep}", "n_boot=200"], cwd=tmp_path)
+    assert r.returncode == 0, r.stderr[-3000:]
+    md = (sweep / "report.md").read_text()
+    rows = list(csv.DictReader(open(sweep / "report.csv")))
+    done = [row for row in rows if row["mean"]]
+    assert done, md
+    for row in done:
+        assert float(row["ci_low"]) <= float(row["mean"]) <= float(row["ci_high"])
+        assert row["seeds"] == "1"
+    # a run writes its ROC and its first training batch; rows of the table name the runs' rows
+    job = next(d for d in sweep.iterdir() if (d / "results.json").is_file())
+    assert (job / "roc.png").is_file() and (job / "first_batch.png").is_file()
+    ran = {json.loads((d / "config.json").read_text())["experiment"]["row"] for d in sweep.iterdir()
+           if (d / "config.json").is_file()}  # fmt: skip
+    assert ran <= {row["row"] for row in rows}
+    assert (sweep / "report.png").stat().st_size > 10_000
+    if experiment == "table2":  # paper numbers sit beside ours
+        assert "| DA+MFS+ADM |" in md and "0.9115" in md
+    if experiment == "table1":  # the same sweep again: its finished job is not trained anew
+        again = cli("iid.train", args, cwd=tmp_path, timeout=900)
+        assert again.returncode == 0 and "has finished already" in again.stdout + again.stderr, again.stderr[-2000:]
+
+
+def _fake_job(root: Path, name: str, row: str, seed: int, spec: dict, probs: np.ndarray, labels: np.ndarray,
+              finished: bool = True) -> None:
+    d = root / name
+    (d / ".hydra").mkdir(parents=True)
+    (d / ".hydra" / "overrides.yaml").write_text(f"- row={row}\n- seed={seed}\n")
+    (d / "config.json").write_text(json.dumps({"seed": seed, "experiment": {**spec, "row": row}}))
+    if not finished:
+        return
+    (d / "predictions").mkdir()
+    with open(d / "predictions" / "ffpp.csv", "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["video", "row", "label", "prob"])
+        for i, (p, y) in enumerate(zip(probs, labels)):
+            method = "Deepfakes" if y else "real"
+            w.writerow([f"ffpp/{method}/{i:03d}", 2 * i, y, p])  # two frames per video
+            w.writerow([f"ffpp/{method}/{i:03d}", 2 * i + 1, y, p])
+    (d / "results.json").write_text("{}")
+
+
+def test_report_on_a_hand_made_sweep(tmp_path, capsys):
+    from iid import stats
+    from iid.report import report
+
+    spec = {"name": "table2", "rows": ["baseline", "MFS"], "columns": ["ffpp"], "metrics": ["video_auc"],
+            "compare": {"MFS": "baseline"}, "paper": "table2"}  # fmt: skip
+    rng = np.random.default_rng(0)
+    labels = np.r_[np.zeros(30), np.ones(30)].astype(int)
+    base = [rng.uniform(size=60) * 0.5 + 0.3 * labels for _ in range(2)]
+    mfs = [rng.uniform(size=60) * 0.5 + 0.5 * labels for _ in range(2)]
+    for s in range(2):
+        _fake_job(tmp_path, f"b{s}", "baseline", s, spec, base[s], labels)
+        _fake_job(tmp_path, f"m{s}", "MFS", s, spec, mfs[s], labels)
+    _fake_job(tmp_path, "m2", "MFS", 2, spec, mfs[0], labels, finished=False)  # a job that died
+    report({"sweep": str(tmp_path), "n_boot": 300})
+    rows = {r["row"]: r for r in csv.DictReader(open(tmp_path / "report.csv"))}
+    expected = np.mean([stats.auc(p, labels) for p in base])
+    assert float(rows["baseline"]["mean"]) == pytest.approx(expected)
+    assert float(rows["baseline"]["paper"]) == pytest.approx(0.9988)
+    diff = float(rows["MFS"]["diff"])
+    assert diff == pytest.approx(np.mean([stats.auc(p, labels) for p in mfs]) - expected)
+    md = (tmp_path / "report.md").read_text()
+    assert "MFS: seed(s) [2] did not finish" in md and str(tmp_path / "m2") in md
+    assert "0.9870" in md  # the paper's FF++ number of the MFS row beside ours
