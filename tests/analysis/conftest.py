@@ -34,7 +34,7 @@ def tiny_data(synthetic_root: Path, tmp_path_factory: pytest.TempPathFactory) ->
 
     stores = tmp_path_factory.mktemp("stores")
     root = synthetic_root
-    data = ["data=synthetic", f"data.synth.out={root}", "data.synth.scale=tiny", f"data.root={root}/FaceForensics++",
+    data = ["data=synthetic", f"data.synth.out={root}", "data.synth.size=tiny", f"data.root={root}/FaceForensics++",
             f"data.cross.celebdf.root={root}/Celeb-DF-v2", f"data.cross.dfdc.root={root}/DFDC",
             f"paths.stores={stores}", "prepare.workers=1", "prepare.progress=false"]  # fmt: skip
     ensure_data(plain_config(compose(["backbone=resnet18", *data], "config")))

@@ -188,7 +188,7 @@ def test_evaluate_with_a_perturbation(synthetic_root, tmp_path, compose_evaluate
 
     root, stores = synthetic_root, tmp_path / "stores"
     overrides = ["debug=smoke", "backbone=resnet18", "model.adm.width=128", f"data.synth.out={root}",
-                 "data.synth.scale=tiny", f"data.root={root}/FaceForensics++", "data.test_sets=[ffpp]",
+                 "data.synth.size=tiny", f"data.root={root}/FaceForensics++", "data.test_sets=[ffpp]",
                  f"paths.stores={stores}"]  # fmt: skip
     with initialize_config_module("iid.conf", version_base="1.3"):
         cfg = plain_config(compose(config_name="config", overrides=overrides))

@@ -44,7 +44,7 @@ def make_real_batch():
 def tiny_overrides(root: Path, stores: Path) -> list[str]:
     """Overrides of a seconds-long run (debug=smoke) on the tiny synthetic benchmark at `root`."""
     return [
-        "debug=smoke", "backbone=resnet18", f"data.synth.out={root}", "data.synth.scale=tiny",
+        "debug=smoke", "backbone=resnet18", f"data.synth.out={root}", "data.synth.size=tiny",
         f"data.root={root}/FaceForensics++", f"data.cross.celebdf.root={root}/Celeb-DF-v2",
         f"data.cross.dfdc.root={root}/DFDC", f"paths.stores={stores}",
     ]  # fmt: skip

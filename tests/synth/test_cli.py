@@ -16,7 +16,7 @@ from iid.synth.__main__ import main
 
 @pytest.mark.parametrize(
     "args",
-    [["scale=huge"], ["seed=abc"], ["seed=-3"], ["workers=0"], ["colour=red"], ["tiny"], ["+colour=red"]],
+    [["size=huge"], ["seed=abc"], ["seed=-3"], ["workers=0"], ["colour=red"], ["tiny"], ["+colour=red"]],
 )
 def test_bad_arguments_give_one_line_and_exit_2(args: list[str], capsys: pytest.CaptureFixture) -> None:
     with pytest.raises(SystemExit) as e:
@@ -28,8 +28,8 @@ def test_bad_arguments_give_one_line_and_exit_2(args: list[str], capsys: pytest.
 
 def test_module_entry_point_and_help() -> None:
     r = subprocess.run([sys.executable, "-m", "iid.synth", "--help"], capture_output=True, text=True, timeout=60)
-    assert r.returncode == 0 and "scale=tiny|small|mini|default" in r.stdout
-    r = subprocess.run([sys.executable, "-m", "iid.synth", "scale=huge"], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0 and "size=tiny|small|mini|default" in r.stdout
+    r = subprocess.run([sys.executable, "-m", "iid.synth", "size=huge"], capture_output=True, text=True, timeout=60)
     assert r.returncode == 2 and r.stderr.strip().count("\n") == 0 and "tiny" in r.stderr
 
 
@@ -71,9 +71,9 @@ def test_refuses_to_overwrite_data_it_did_not_write(tmp_path: Path, no_videos: l
 
 
 def test_cli_writes_the_benchmark(tmp_path: Path, no_videos: list, capsys: pytest.CaptureFixture) -> None:
-    main([f"out={tmp_path / 'b'}", "scale=tiny", "seed=5", "workers=1"])
-    main([f"out={tmp_path / 'c'}", "scale=tiny", "seed=6"])  # a second Hydra app in the same process
-    assert is_complete(tmp_path / "b", "tiny", 5) and "scale=tiny seed=5" in capsys.readouterr().out
+    main([f"out={tmp_path / 'b'}", "size=tiny", "seed=5", "workers=1"])
+    main([f"out={tmp_path / 'c'}", "size=tiny", "seed=6"])  # a second Hydra app in the same process
+    assert is_complete(tmp_path / "b", "tiny", 5) and "size=tiny seed=5" in capsys.readouterr().out
     assert (tmp_path / "b/FaceForensics++/splits/train.json").is_file()
     assert (tmp_path / "b/Celeb-DF-v2/List_of_testing_videos.txt").is_file()
     assert (tmp_path / "b/DFDC/labels.csv").is_file() and is_complete(tmp_path / "c", "tiny", 6)

@@ -14,7 +14,7 @@ def tiny_overrides(root: Path, stores: Path) -> list[str]:
     """Hydra overrides of a seconds-long run (debug=smoke) on the tiny synthetic benchmark at `root`."""
     return [
         "debug=smoke", "backbone=resnet18", "model.adm.width=128",  # narrow ADM: small checkpoints
-        f"data.synth.out={root}", "data.synth.scale=tiny", f"data.root={root}/FaceForensics++",
+        f"data.synth.out={root}", "data.synth.size=tiny", f"data.root={root}/FaceForensics++",
         f"data.cross.celebdf.root={root}/Celeb-DF-v2", f"data.cross.dfdc.root={root}/DFDC", f"paths.stores={stores}",
     ]  # fmt: skip
 

@@ -65,15 +65,32 @@ def user_overrides(argv: Sequence[str]) -> list[str]:
     return out
 
 
-def check_group_overrides(argv: Sequence[str], conf_dir: Path = CONF_DIR) -> None:
-    """`group=option` naming no config file ends in one line listing the options (multirun lists too)."""
+def primary_groups(config_name: str, conf_dir: Path = CONF_DIR) -> set[str]:
+    """The config groups in the defaults list of conf/<config_name>.yaml (synth's `scale=tiny` is a value,
+    train's `scale=mini` a group option)."""
+    import yaml
+
+    defaults = (yaml.safe_load((conf_dir / f"{config_name}.yaml").read_text()) or {}).get("defaults") or []
+    names = set()
+    for d in defaults:
+        if isinstance(d, dict):
+            for k in d:
+                name = k.replace("optional ", "").replace("override ", "").strip().lstrip("/")
+                if not name.startswith("hydra"):
+                    names.add(name)
+    return names
+
+
+def check_group_overrides(argv: Sequence[str], conf_dir: Path = CONF_DIR, groups: set[str] | None = None) -> None:
+    """`group=option` naming no config file ends in one line listing the options (multirun lists too).
+    groups: the primary config's groups (None: every folder of conf/)."""
     for arg in argv:
         m = re.fullmatch(r"\+{0,2}([A-Za-z_][\w]*)=(.*)", arg)
         if not m:
             continue
         group, value = m.groups()
         folder = conf_dir / group
-        if not folder.is_dir() or value in ("", "null"):
+        if not folder.is_dir() or value in ("", "null") or (groups is not None and group not in groups):
             continue
         options = sorted(str(p.relative_to(folder).with_suffix("")) for p in folder.rglob("*.yaml"))
         for v in value.split(","):
@@ -120,7 +137,8 @@ def check_overrides(config_name: str, argv: Sequence[str],
     from iid.engine.config import plain_config
 
     overrides = user_overrides(argv)
-    check_group_overrides(overrides)
+    groups = primary_groups(config_name)
+    check_group_overrides(overrides, groups=groups)
     multirun = any(a in ("-m", "--multirun") for a in argv)
     try:
         _one_job(overrides)
@@ -132,7 +150,7 @@ def check_overrides(config_name: str, argv: Sequence[str],
             jobs = _sweep(compose, config_name, overrides) if multirun else [_one_job(overrides)]
             for job in jobs:
                 # what the chosen group options add (experiment=..., debug=...) is known; another new key is a typo
-                selections = [o for o in job if (CONF_DIR / o.lstrip("+~").split("=", 1)[0]).is_dir()]
+                selections = [o for o in job if o.lstrip("+~").split("=", 1)[0] in groups]
                 try:
                     base, cfg = compose(config_name, overrides=selections), compose(config_name, overrides=job)
                 except Exception as err:

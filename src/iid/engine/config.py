@@ -137,6 +137,9 @@ def check_config(cfg: Mapping[str, Any]) -> None:
     check_model(cfg.get("model"))
     mfs_config(cfg.get("mfs")), da_config(cfg.get("da"))
     check_optim_config(plain(cfg.get("optim")))
+    from iid.augment.stages import build_stages
+
+    build_stages(cfg, "train"), build_stages(cfg, "eval")  # sbi, perturb: their own settings checks
     if cfg.get("experiment") is not None:
         from iid.report import ExperimentSpec
 

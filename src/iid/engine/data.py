@@ -104,7 +104,7 @@ def ensure_synthetic(cfg: Mapping[str, Any]) -> None:
     from iid.synth import ensure
 
     out, store_root = Path(str(data.synth["out"])), Path(data.store_root)
-    ensure(out, scale=str(data.synth.get("scale", "small")), seed=int(data.synth.get("seed", 0)))
+    ensure(out, scale=str(data.synth.get("size", "small")), seed=int(data.synth.get("seed", 0)))
     stamp = store_root / SYNTH_STAMP
     if stamp.is_file() and stamp.read_text() != _synth_marker(out):
         log.warning("the synthetic benchmark at %s changed: rebuilding its stores in %s", out, store_root)

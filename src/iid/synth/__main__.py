@@ -1,4 +1,4 @@
-"""`python -m iid.synth out=DIR [scale=tiny|small|mini|default] [seed=N] [workers=N]` (conf/synth.yaml)."""
+"""`python -m iid.synth out=DIR [size=tiny|small|mini|default] [seed=N] [workers=N]` (conf/synth.yaml)."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from iid.settings import bounds, plain, settings
 @dataclass(frozen=True)
 class SynthArgs:
     out: str = "data/synthetic"
-    scale: str = field(default="default", metadata=bounds(choices=("tiny", "small", "mini", "default")))
+    size: str = field(default="default", metadata=bounds(choices=("tiny", "small", "mini", "default")))
     seed: int = field(default=0, metadata=bounds(0))
     workers: int | None = field(default=None, metadata=bounds(1, type=int))
 
@@ -24,8 +24,8 @@ def synth(cfg: Any) -> Path:
 
     a = settings(SynthArgs, "synth", {k: v for k, v in plain(cfg).items() if k != "paths"})
     t0 = time.perf_counter()
-    out = generate(Path(a.out), a.scale, a.seed, a.workers)
-    print(f"wrote scale={a.scale} seed={a.seed} to {out} in {time.perf_counter() - t0:.1f} s")
+    out = generate(Path(a.out), a.size, a.seed, a.workers)
+    print(f"wrote size={a.size} seed={a.seed} to {out} in {time.perf_counter() - t0:.1f} s")
     return out
 
 
