@@ -50,7 +50,7 @@ class ExperimentSpec:
     row: str | None = None  # this job's row (set by its row config)
     rows: tuple[str, ...] = ()  # the table's rows, in order
     columns: tuple[str, ...] = ()  # test sets, or <set>/<method>[+<method>...]: the reals and those methods' fakes
-    metrics: tuple[str, ...] = ("video_auc",)
+    metrics: tuple[str, ...] = field(default=("video_auc",), metadata=bounds(choices=("video_auc", "frame_auc")))
     compare: dict | None = None  # row -> the row it is compared with (paired difference); `*` matches any text
                                  # ("*: ours": "*: binary" compares every "<x>: ours" with "<x>: binary")
     paper: str | None = None  # conf/experiment/paper/<paper>.csv: table,row,column,metric,level,value

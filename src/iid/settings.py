@@ -85,9 +85,10 @@ def _coerce(where: str, kind: Any, value: Any) -> Any:
 
 
 def _check_range(where: str, meta: Mapping[str, Any], value: Any) -> None:
-    if meta.get("choices") is not None and value not in meta["choices"]:
-        raise UserError(f"{where}: choose one of {', '.join(map(str, meta['choices']))}")
     values = value if isinstance(value, tuple) else (value,)
+    if meta.get("choices") is not None and any(v not in meta["choices"] for v in values):
+        raise UserError(f"{where}: choose {'each ' if isinstance(value, tuple) else ''}one of "
+                        f"{', '.join(map(str, meta['choices']))}")
     lo, hi = meta.get("low"), meta.get("high")
     for v in values:
         if not isinstance(v, int | float) or isinstance(v, bool):

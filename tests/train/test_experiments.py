@@ -18,6 +18,10 @@ TINY = {
     "table5_methods": ["backbone=resnet18", "data.methods=[Face2Face]"],
     "table5_cross": ["backbone=resnet18"],
     "fig8": ["row=fig8/binary_1,fig8/ours_2"],
+    "table3": ["row=table3/sbi_r34,table3/etd"],
+    "table6": [],
+    "etd_table4": ["row=etd/both,etd/neither"],
+    "etd_fig5": ["row=etd/blocks_3"],
 }
 
 
@@ -25,7 +29,7 @@ def _tiny(tiny_base: list[str]) -> list[str]:
     """tiny_base for sweeps: no ADM width (binary rows have no ADM), the tiny data where scale=mini looks."""
     over = [o for o in tiny_base if not o.startswith("model.adm.")]
     stores = next(o.split("=", 1)[1] for o in over if o.startswith("paths.stores="))
-    return [*over, f"data.store_root={stores}/synthetic", "seed=0", "backbone=resnet18"]
+    return [*over, f"data.store_root={stores}/synthetic", "seed=0", "backbone=resnet18"]  # wins over a row's
 
 
 @pytest.mark.slow
