@@ -206,7 +206,7 @@ def plot(panels: list[dict[str, Any]], title: str):
 
     groups = list(dict.fromkeys(p["group"] for p in panels))
     cols = max([sum(p["group"] == g for p in panels) for g in groups] + [1])
-    fig, axes = plt.subplots(max(1, len(groups)), cols, figsize=(2.2 * cols, 2.45 * max(1, len(groups))), squeeze=False)
+    fig, axes = plt.subplots(max(1, len(groups)), cols, figsize=(2.2 * cols, 2.75 * max(1, len(groups))), squeeze=False)
     for ax in axes.ravel():
         ax.axis("off")
     for i, g in enumerate(groups):
