@@ -268,3 +268,30 @@ def test_missing_input_and_empty_folder(tmp_path, caddm_ckpt):
     (tmp_path / "empty" / "readme.txt").write_text("x")
     with pytest.raises(UserError, match="no image or video"):
         run(caddm_ckpt, tmp_path / "empty", tmp_path / "out")
+
+
+def test_outputs_inside_the_input_folder_are_not_inputs(tmp_path, caddm_ckpt, photos):
+    """out= inside input=: the contact sheets written there (PNGs) are never scored as inputs."""
+    inp = tmp_path / "in"
+    inp.mkdir()
+    shutil.copy(photos("astronaut.png"), inp / "a.png")
+    first = run(caddm_ckpt, inp, inp / "scores", overlay=True)
+    assert (inp / "scores" / "a.png.sheet.png").is_file() and first["files"] == 1
+    again = run(caddm_ckpt, inp, inp / "scores", overlay=True)
+    assert again["files"] == 1 and again["skipped"] == 1
+
+
+def test_frozen_network_scores_as_the_eager_one(caddm_ckpt, binary_ckpt):
+    """jit=true (the default) traces and freezes the network: the same scores and boxes up to rounding."""
+    from iid.inference.scoring import Scorer
+
+    rng = np.random.default_rng(0)
+    canvases = rng.integers(0, 255, (3, 256, 256, 3), dtype=np.uint8)
+    lm = np.zeros((3, 68, 2), np.float32)
+    for ckpt in (caddm_ckpt, binary_ckpt):
+        eager, frozen = Scorer(ckpt), Scorer(ckpt, jit=True)
+        a, b = eager.score(canvases, lm), frozen.score(canvases, lm)
+        assert frozen._frozen  # traced, not the eager fallback
+        for x, y in zip(a, b):
+            assert x.score == pytest.approx(y.score, abs=1e-5)
+            np.testing.assert_allclose(x.boxes, y.boxes, atol=1e-4)

@@ -99,8 +99,8 @@ class VideoStream:
     """Iterate the wanted frames of a video; after the loop, `error` holds what stopped decoding
     early (a truncated or corrupt file), or None."""
 
-    def __init__(self, path: Path, indices: np.ndarray | None) -> None:
-        self.path = path
+    def __init__(self, path: Path, indices: np.ndarray | None, threads: int = 0) -> None:
+        self.path, self.threads = path, threads  # decoder threads (0: FFmpeg's choice)
         self.indices = None if indices is None else {int(i) for i in indices}
         self.last = None if indices is None or len(indices) == 0 else int(max(indices))
         self.error: str | None = None
@@ -114,6 +114,7 @@ class VideoStream:
         try:
             stream = container.streams.video[0]
             stream.thread_type = "AUTO"
+            stream.thread_count = self.threads
             i = 0
             try:
                 for frame in container.decode(stream):

@@ -82,9 +82,14 @@ def draw_frame(image: np.ndarray, scale: float, faces: list[dict[str, Any]], thr
     fs = max(0.4, side / 900)
     for f in faces:
         col = RED if f["score"] >= threshold else GREEN
-        _poly(img, np.array(f["face_quad"]), col, scale, thick)
         if f.get("artifact_quad") is not None:
+            # a translucent fill: the box stays visible where it coincides with the crop's outline
+            pts = np.round(np.asarray(f["artifact_quad"]) * scale).astype(np.int32).reshape(-1, 1, 2)
+            fill = img.copy()
+            cv2.fillPoly(fill, [pts], YELLOW, cv2.LINE_AA)
+            img = cv2.addWeighted(fill, 0.22, img, 0.78, 0)
             _poly(img, np.array(f["artifact_quad"]), YELLOW, scale, thick)
+        _poly(img, np.array(f["face_quad"]), col, scale, thick)
         x0, y0 = np.array(f["face_quad"]).min(0) * scale
         tag = f"{f['score']:.2f}" if f.get("track", 0) == 0 else f"#{f['track']} {f['score']:.2f}"
         _label(img, tag, x0, y0 - 3, col, fs)
@@ -180,5 +185,15 @@ def contact_sheet(tiles: list[np.ndarray], title: str, gap: int = 4) -> np.ndarr
         r, c = divmod(i, cols)
         y, x = bar + gap + r * (th + gap), gap + c * (tw + gap)
         sheet[y : y + t.shape[0], x : x + tw] = t
-    cv2.putText(sheet, title, (8, 23), cv2.FONT_HERSHEY_SIMPLEX, 0.6, WHITE, 1, cv2.LINE_AA)
+    font = cv2.FONT_HERSHEY_SIMPLEX
+    cv2.putText(sheet, title, (8, 23), font, 0.6, WHITE, 1, cv2.LINE_AA)
+    # the legend, right-aligned when it fits beside the title
+    legend = [("face crop: fake", RED), ("real", GREEN), ("artifact box", YELLOW)]
+    widths = [cv2.getTextSize(t, font, 0.5, 1)[0][0] + 16 for t, _ in legend]
+    x = sheet.shape[1] - sum(widths) - 8
+    if x > cv2.getTextSize(title, font, 0.6, 1)[0][0] + 24:
+        for (text, col), w in zip(legend, widths):
+            cv2.rectangle(sheet, (x, 13), (x + 9, 22), col, -1)
+            cv2.putText(sheet, text, (x + 13, 22), font, 0.5, col, 1, cv2.LINE_AA)
+            x += w
     return sheet

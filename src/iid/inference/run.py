@@ -47,6 +47,7 @@ class PredictSettings:
     threads: int | None = field(default=None, metadata=bounds(1, type=int, nullable=True))
     device: str = "auto"
     channels_last: bool = True
+    jit: bool = True
     nms_iou: float = field(default=0.5, metadata=bounds(0, 1, open_low=True))
     top_boxes: int = field(default=1, metadata=bounds(1))
     track_iou: float = field(default=0.3, metadata=bounds(0, 1, open_low=True))
@@ -116,7 +117,8 @@ class Predictor:
         self.fingerprint = {"checkpoint": str(ckpt.resolve()), **{f"checkpoint_{k}": v for k, v in _stat(ckpt).items()},
                             "frames": s.frames, "faces": s.faces, "landmarks": s.landmarks, "detect_size": s.detect_size,
                             "nms_iou": s.nms_iou, "top_boxes": s.top_boxes, "track_iou": s.track_iou}  # fmt: skip
-        self.times = {"model": 0.0, "decode": 0.0, "detect": 0.0, "align": 0.0, "frames": 0, "faces": 0,
+        self.times = {"model": 0.0, "decode": 0.0, "detect": 0.0, "align": 0.0, "model_cpu": 0.0, "decode_cpu": 0.0,
+                      "detect_cpu": 0.0, "align_cpu": 0.0, "frames": 0, "faces": 0, "batches": 0,
                       "first_frame": None, "last_scored": None}  # fmt: skip
         self._scorer = None
 
@@ -132,7 +134,7 @@ class Predictor:
             device = ("cuda" if torch.cuda.is_available() else "cpu") if s.device == "auto" else s.device
             # the model gets the cores the workers leave (one each): they must never wait for each other
             torch.set_num_threads(s.threads or max(1, _cores() - s.workers))
-            self._scorer = Scorer(Path(s.ckpt), device, s.nms_iou, s.top_boxes)
+            self._scorer = Scorer(Path(s.ckpt), device, s.nms_iou, s.top_boxes, jit=s.jit)
             if s.channels_last and self._scorer.device.type == "cpu":
                 self._scorer.module.channels_last = True
                 self._scorer.module.model.to(memory_format=torch.channels_last)
@@ -228,7 +230,7 @@ class Predictor:
             r = self.runs[fid]
             pos = len(r.frames)
             r.frames.append(body)
-            for k in ("decode", "detect", "align"):
+            for k in ("decode", "detect", "align", "decode_cpu", "detect_cpu", "align_cpu"):
                 self.times[k] += body.seconds.get(k, 0.0)
             self.times["frames"] += 1
             if self.times["first_frame"] is None:  # the steady state starts here (workers are up)
@@ -244,11 +246,13 @@ class Predictor:
     def score_batch(self) -> None:
         take, self.pending = self.pending[: self.s.batch_size], self.pending[self.s.batch_size :]
         faces = [self.runs[f].frames[p].faces[i] for f, p, i in take]
-        t = time.perf_counter()
+        t, c = time.perf_counter(), time.process_time()
         res = self.scorer.score(np.stack([c.canvas for c in faces]), np.stack([c.landmarks for c in faces]))
         self.times["model"] += time.perf_counter() - t
+        self.times["model_cpu"] += time.process_time() - c  # all of this process's threads (torch's too)
         self.times["last_scored"] = time.perf_counter()
         self.times["faces"] += len(take)
+        self.times["batches"] += 1
         touched = []
         for (f, p, i), r in zip(take, res):
             self.runs[f].scores[(p, i)] = r
@@ -410,9 +414,12 @@ def predict(cfg: Any) -> dict[str, Any]:
         k: sum(1 for d in docs.values() if d["status"] == k) for k in ("scored", "no_face", "unreadable")
     }
     tm = pred.times
-    fps = tm["frames"] / wall if wall > 0 and tm["frames"] else 0.0
+    rate = ""
+    if tm["frames"] > 1 and tm["first_frame"] and (tm["last_scored"] or 0) > tm["first_frame"]:
+        # from the first decoded frame on: the model load and the workers' start-up left out
+        rate = f", {(tm['frames'] - 1) / (tm['last_scored'] - tm['first_frame']):.1f} frames/s after start-up"
     print(f"scored {counts['scored']}, no face {counts['no_face']}, unreadable {counts['unreadable']}"
-          f" ({skipped} skipped as done); {tm['frames']} frames in {wall:.1f} s ({fps:.1f} frames/s);"
+          f" ({skipped} skipped as done); {tm['frames']} frames in {wall:.1f} s{rate};"
           f" summary: {out / 'summary.csv'}", flush=True)  # fmt: skip
     return {"counts": counts, "skipped": skipped, "files": len(jobs), "out": str(out), "wall": wall,
             "total": time.perf_counter() - t0, "times": dict(tm), "docs": {str(j.path): docs[j.fid] for j in jobs}}  # fmt: skip

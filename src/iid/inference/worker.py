@@ -48,24 +48,30 @@ class Frame:
     faces: list[FaceCrop] = field(default_factory=list)
     image: np.ndarray | None = None  # the frame for the overlay (downscaled by `image_scale`)
     image_scale: float = 1.0
-    seconds: dict[str, float] = field(default_factory=dict)  # decode, detect, align
+    seconds: dict[str, float] = field(default_factory=dict)  # decode, detect, align: wall and *_cpu
 
 
 def _one_line(err: BaseException) -> str:
     return (str(err).strip().splitlines() or [type(err).__name__])[0]
 
 
-def _frame(img: np.ndarray, index: int, time: float | None, finder: FaceFinder, s: ScanSettings,
-           path: str, t_decode: float) -> Frame:  # fmt: skip
-    import time as _t
+def _clock() -> tuple[float, float]:
+    """(wall, this process's CPU) seconds: CPU time per frame does not depend on how busy the machine is."""
+    import time
 
+    return time.perf_counter(), time.process_time()
+
+
+def _frame(img: np.ndarray, index: int, time: float | None, finder: FaceFinder, s: ScanSettings,
+           path: str, decode: tuple[float, float]) -> Frame:  # fmt: skip
     h, w = img.shape[:2]
-    t0 = _t.perf_counter()
+    c0 = _clock()
     lms = finder.find(img, index, path)
-    t1 = _t.perf_counter()
+    c1 = _clock()
     faces = [align(img, lm, s.align) for lm in lms]
-    t2 = _t.perf_counter()
-    fr = Frame(index, time, w, h, faces, seconds={"decode": t_decode, "detect": t1 - t0, "align": t2 - t1})
+    c2 = _clock()
+    fr = Frame(index, time, w, h, faces, seconds={"decode": decode[0], "detect": c1[0] - c0[0], "align": c2[0] - c1[0],
+               "decode_cpu": decode[1], "detect_cpu": c1[1] - c0[1], "align_cpu": c2[1] - c1[1]})  # fmt: skip
     if s.overlay_side:
         k = min(1.0, s.overlay_side / max(h, w))
         fr.image = (
@@ -75,32 +81,34 @@ def _frame(img: np.ndarray, index: int, time: float | None, finder: FaceFinder, 
     return fr
 
 
-def scan_file(file_id: int, path: Path, kind: str, finder: FaceFinder, s: ScanSettings) -> Iterator[tuple]:
+def scan_file(
+    file_id: int, path: Path, kind: str, finder: FaceFinder, s: ScanSettings, decode_threads: int = 0
+) -> Iterator[tuple]:
     """The messages of one file (module docstring)."""
-    import time as _t
 
     summary: dict[str, Any] = {"status": "ok", "error": None, "warning": None, "frames_decoded": 0}
+    since = lambda c: tuple(b - a for a, b in zip(c, _clock()))  # noqa: E731
     try:
         if kind == "image":
-            t0 = _t.perf_counter()
+            c0 = _clock()
             img = read_image(path)
             h, w = img.shape[:2]
             yield ("start", file_id, {"kind": "image", "width": w, "height": h, "fps": None, "frame_count": 1,
                                       "duration": None, "frames_requested": 1})  # fmt: skip
             summary["frames_decoded"] = 1
-            yield ("frame", file_id, _frame(img, 0, None, finder, s, str(path), _t.perf_counter() - t0))
+            yield ("frame", file_id, _frame(img, 0, None, finder, s, str(path), since(c0)))
         else:
             info = video_info(path)
             total, indices = wanted_indices(path, s.frames)
             yield ("start", file_id, {"kind": "video", "width": info.width, "height": info.height, "fps": info.fps,
                                       "frame_count": total, "duration": info.duration,
                                       "frames_requested": total if indices is None else len(indices)})  # fmt: skip
-            stream = VideoStream(path, indices)
-            t0 = _t.perf_counter()
+            stream = VideoStream(path, indices, decode_threads)
+            c0 = _clock()
             for d in stream:
-                t_dec = _t.perf_counter() - t0
-                yield ("frame", file_id, _frame(d.image, d.index, d.time, finder, s, str(path), t_dec))
-                t0 = _t.perf_counter()
+                dec = since(c0)
+                yield ("frame", file_id, _frame(d.image, d.index, d.time, finder, s, str(path), dec))
+                c0 = _clock()  # the time the frame waited in the queue is nobody's
             summary["frames_decoded"] = stream.decoded
             summary["warning"] = stream.error
     except UserError as err:  # VideoReadError, a backend's LandmarksMissing
@@ -112,6 +120,8 @@ def scan_file(file_id: int, path: Path, kind: str, finder: FaceFinder, s: ScanSe
 
 # -- worker processes --------------------------------------------------------------------------------------
 def _worker_main(wid: int, s: ScanSettings, tasks: mp.Queue, results: mp.Queue) -> None:
+    # one core per worker: OpenCV's and FFmpeg's own thread pools would take the model's core
+    cv2.setNumThreads(1)
     try:
         finder = FaceFinder(s.landmarks, s.detect_size, s.every_face)
     except Exception as err:  # e.g. dlib missing: the main process reports it in one line
@@ -119,7 +129,7 @@ def _worker_main(wid: int, s: ScanSettings, tasks: mp.Queue, results: mp.Queue) 
         return
     while (task := tasks.get()) is not None:
         file_id, path, kind = task
-        for msg in scan_file(file_id, Path(path), kind, finder, s):
+        for msg in scan_file(file_id, Path(path), kind, finder, s, decode_threads=1):
             if msg[0] == "start":
                 msg = (*msg, wid)
             results.put(msg)
