@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import multiprocessing as mp
 import queue
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -135,6 +136,9 @@ def _worker_main(wid: int, s: ScanSettings, tasks: mp.Queue, results: mp.Queue) 
             results.put(msg)
 
 
+_STOP = ("stop",)
+
+
 class WorkerPool:
     """`n` worker processes fed from one task queue; `get(timeout)` returns the next message or None.
 
@@ -146,6 +150,12 @@ class WorkerPool:
         self.s = s
         self.tasks: mp.Queue = self.ctx.Queue()
         self.results: mp.Queue = self.ctx.Queue(maxsize=max(2, ahead))
+        # a thread of this process keeps the pipe drained while the model computes (torch releases the
+        # interpreter lock): a canvas message (~200 KB) does not fit a pipe's 64 KB buffer, so without a
+        # reader the worker's sending thread stalls mid-message and the model gets batches of 1 or 2
+        self.local: queue.Queue = queue.Queue(maxsize=max(2, ahead))
+        self._pump = threading.Thread(target=self._pump_loop, name="iid-predict-pump", daemon=True)
+        self._pump.start()
         for t in tasks:
             self.tasks.put(t)
         self.n = n
@@ -165,11 +175,15 @@ class WorkerPool:
         p.start()
         self.procs[wid], self.current[wid] = p, None
 
+    def _pump_loop(self) -> None:
+        while (msg := self.results.get()) != _STOP:
+            self.local.put(msg)
+
     def get(self, timeout: float) -> tuple | None:
         if self.synthetic:
             return self.synthetic.pop(0)
         try:
-            msg = self.results.get(timeout=timeout)
+            msg = self.local.get(timeout=timeout) if timeout > 0 else self.local.get_nowait()
         except queue.Empty:
             self._check()
             return self.synthetic.pop(0) if self.synthetic else None
@@ -201,6 +215,13 @@ class WorkerPool:
             p.join(timeout=2)
             if p.is_alive():
                 p.terminate()
+        self.results.put(_STOP)
+        for _ in range(50):  # unblock the pump (a run that stopped early leaves messages) until it ends
+            while not self.local.empty():
+                self.local.get_nowait()
+            self._pump.join(timeout=0.1)
+            if not self._pump.is_alive():
+                break
         self.tasks.cancel_join_thread()
         self.results.cancel_join_thread()
 
