@@ -367,6 +367,12 @@ def report(cfg: Any) -> dict[str, Path]:
     sweep = Path(args.sweep)
     if args.sweep == "???" or not sweep.is_dir():
         raise UserError(f"sweep={args.sweep}: give the folder of a sweep (multirun/<date>/<time> or hydra.sweep.dir)")
+    from iid import robustness
+
+    robust = robustness.write(sweep, args.n_boot)  # a sweep of iid.evaluate over perturbations: Table 4
+    if robust is not None:
+        print(f"wrote {', '.join(str(p) for p in robust.values())}")
+        return robust
     jobs = find_jobs(sweep)
     if not jobs:
         raise UserError(f"{sweep}: no job folders (results.json or .hydra/overrides.yaml) under it")
