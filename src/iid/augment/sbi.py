@@ -367,11 +367,9 @@ def render(batch: dict[str, Tensor], out: Path, seed: int = 0, node: Any = None)
     """Self-blend every row of a batch of real frames (SBI's defaults, or the `sbi` node given) and draw
     one row per frame: the frame, the moved source, the warped hull (contour) over the blend mask, the
     pseudo-fake with its artifact box, and the train transform's output (DA on) with the warped box."""
-    import matplotlib
+    from iid.figures import draw_box, pyplot, save_grid
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    from matplotlib.patches import Rectangle
+    plt = pyplot()
 
     from iid.augment.pipeline import build_train_transform
     from iid.settings import plain
@@ -386,10 +384,6 @@ def render(batch: dict[str, Tensor], out: Path, seed: int = 0, node: Any = None)
     o = (s - 224) // 2
     crop = (slice(o, o + 224), slice(o, o + 224))
 
-    def rect(ax, box, color):
-        x0, y0, x1, y1 = (float(v) for v in box)
-        ax.add_patch(Rectangle((x0 - 0.5, y0 - 0.5), x1 - x0, y1 - y0, fill=False, lw=1.5, ec=color))
-
     fig, axes = plt.subplots(b, len(COLUMNS), figsize=(2.0 * len(COLUMNS), 2.0 * b), squeeze=False)
     for i in range(b):
         ax = axes[i]
@@ -399,22 +393,12 @@ def render(batch: dict[str, Tensor], out: Path, seed: int = 0, node: Any = None)
         ax[2].contour(res.mask[i].numpy()[crop], levels=[0.5], colors="cyan", linewidths=1)
         ax[3].imshow(res.fake[i].permute(1, 2, 0).numpy()[crop])
         if bool(res.ok[i]):
-            rect(ax[3], res.box[i] - o, "lime")
+            draw_box(ax[3], res.box[i] - o, "lime")
         ax[4].imshow(aug["image"][i].permute(1, 2, 0).numpy().clip(0, 1))
         if bool(aug["has_box"][i]):
-            rect(ax[4], aug["boxes"][i] * 224, "lime")
+            draw_box(ax[4], aug["boxes"][i] * 224, "lime")
         ax[0].set_ylabel(f"ratio {float(res.weight[i].max()):.2f}", fontsize=8)
-    for j, name in enumerate(COLUMNS):
-        axes[0, j].set_title(name, fontsize=9)
-    for ax in axes.ravel():
-        ax.set_xticks([])
-        ax.set_yticks([])
-    fig.tight_layout()
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, dpi=80)
-    plt.close(fig)
-    return out
+    return save_grid(fig, axes, out, COLUMNS)
 
 
 def show(cfg: Any) -> Path:

@@ -18,6 +18,7 @@ import torch
 
 from iid.augment.pipeline import build_train_transform
 from iid.errors import UserError
+from iid.figures import draw_box, pyplot, save_grid
 from iid.settings import bounds, settings
 
 COLUMNS = ("fake", "source", "DSSIM (face)", "window / hull", "MFS + box", "after DA + box")
@@ -58,19 +59,9 @@ def load_batch(store, n: int, seed: int) -> dict[str, torch.Tensor]:
     }
 
 
-def _rect(ax, box, color: str, **kw) -> None:
-    from matplotlib.patches import Rectangle
-
-    x0, y0, x1, y1 = (float(v) for v in box)
-    ax.add_patch(Rectangle((x0 - 0.5, y0 - 0.5), x1 - x0, y1 - y0, fill=False, lw=1.5, ec=color, **kw))
-
-
 def render(batch: dict[str, torch.Tensor], out: Path, seed: int = 0) -> Path:
     """Run MFS (+ DA) on batch and write the figure to out (PNG)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     b = batch["label"].shape[0]
     half = (b + 1) // 2
@@ -106,28 +97,18 @@ def render(batch: dict[str, torch.Tensor], out: Path, seed: int = 0) -> Path:
             ax[3].imshow(sub["image"][i].permute(1, 2, 0).numpy()[crop])
             kind = int(plain["mfs_kind"][i])
             if kind == 5:
-                _rect(ax[3], plain["mfs_box_canvas"][i] - o, "cyan")
+                draw_box(ax[3], plain["mfs_box_canvas"][i] - o, "cyan")
             else:
                 ax[3].contour(plain["swap_mask"][i, 0].numpy(), levels=[0.5], colors="cyan", linewidths=1)
             ax[4].imshow(plain["image"][i].permute(1, 2, 0).numpy())
-            _rect(ax[4], plain["boxes"][i] * 224, "lime")
+            draw_box(ax[4], plain["boxes"][i] * 224, "lime")
             ax[5].imshow(aug["image"][i].permute(1, 2, 0).numpy())
-            _rect(ax[5], aug["boxes"][i] * 224, "lime")
+            draw_box(ax[5], aug["boxes"][i] * 224, "lime")
             from iid.augment.mfs import KIND_NAMES
 
             ax[0].set_ylabel(KIND_NAMES[kind], fontsize=8)
             r += 1
-    for j, name in enumerate(COLUMNS):
-        axes[0, j].set_title(name, fontsize=9)
-    for ax in axes.ravel():
-        ax.set_xticks([])
-        ax.set_yticks([])
-    fig.tight_layout()
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, dpi=80)
-    plt.close(fig)
-    return out
+    return save_grid(fig, axes, out, COLUMNS)
 
 
 def show(cfg: Any) -> Path:

@@ -74,10 +74,9 @@ def load_faces(store: Any, n: int, seed: int) -> dict[str, Tensor]:
 
 def render(module: Any, batch: dict[str, Tensor], out: Path) -> Path:
     """Faces (canonical crop, as tested) and one Grad-CAM overlay per local block."""
-    import matplotlib
+    from iid.figures import pyplot, save_grid
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     with torch.no_grad():
         crop = module.eval_tf(dict(batch))["image"]  # (B, 3, 224, 224) in [0, 1]
@@ -93,18 +92,7 @@ def render(module: Any, batch: dict[str, Tensor], out: Path) -> Path:
         for i in range(n):
             axes[r, i + 1].imshow(face)
             axes[r, i + 1].imshow(cams[r, i].numpy(), cmap="jet", alpha=0.5, vmin=0, vmax=1)
-    axes[0, 0].set_title("face", fontsize=9)
-    for i in range(n):
-        axes[0, i + 1].set_title(f"block {i + 1} (z{i + 1})", fontsize=9)
-    for ax in axes.ravel():
-        ax.set_xticks([])
-        ax.set_yticks([])
-    fig.tight_layout()
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, dpi=80)
-    plt.close(fig)
-    return out
+    return save_grid(fig, axes, out, ["face", *(f"block {i + 1} (z{i + 1})" for i in range(n))])
 
 
 def show(cfg: Any) -> Path:
