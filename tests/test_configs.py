@@ -323,6 +323,15 @@ def test_module_reads_hardware_and_eval_keys(monkeypatch):
     cfg = compose(["backbone=resnet18", "model=binary", "trainer.channels_last=true", "eval.face_scale=0.9"])
     m = DetectorModule(cfg)
     assert m.channels_last is True and m.eval_tf.face_scale == 0.9
+    assert m.train_tf.out_size == m.eval_tf.out_size == 224
+
+
+def test_image_size_reaches_both_transforms_and_scale_mini_sets_it():
+    from iid.module import DetectorModule
+
+    m = DetectorModule(compose(["backbone=resnet18", "model=binary", "image_size=96"]))
+    assert m.train_tf.out_size == m.eval_tf.out_size == 96
+    assert compose(["scale=mini"])["image_size"] == 112 and compose(["scale=paper"])["image_size"] == 224
 
 
 def test_a_key_owned_by_another_group_is_refused():

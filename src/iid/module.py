@@ -28,7 +28,7 @@ from torch import Tensor, nn
 from iid.augment.pipeline import build_eval_transform, build_train_transform
 from iid.augment.stages import build_stages, run_stages
 from iid.engine.checkpoints import CONFIG_KEY, load_checkpoint
-from iid.engine.config import eval_protocol, hardware, plain_config, upgrade_config
+from iid.engine.config import eval_protocol, hardware, image_size, plain_config, upgrade_config
 from iid.metrics import METRIC_KEYS, FrameScores
 from iid.models.families import build_family
 from iid.models.output import ModelOutput
@@ -45,8 +45,9 @@ class DetectorModule(pl.LightningModule):
         self.config = upgrade_config(plain_config(config))
         cfg = self.config
         self.model, self.criterion = build_family(cfg["model"], cfg["backbone"], pretrained)
-        self.train_tf = build_train_transform(cfg.get("mfs"), cfg.get("da"), seed=int(cfg.get("seed", 0)))
-        self.eval_tf = build_eval_transform(face_scale=eval_protocol(cfg).face_scale)
+        size = image_size(cfg)
+        self.train_tf = build_train_transform(cfg.get("mfs"), cfg.get("da"), out_size=size, seed=int(cfg.get("seed", 0)))
+        self.eval_tf = build_eval_transform(out_size=size, face_scale=eval_protocol(cfg).face_scale)
         self.train_stages = build_stages(cfg, "train", seed=int(cfg.get("seed", 0)))  # before train_tf
         self.eval_stages = build_stages(cfg, "eval", seed=int(cfg.get("seed", 0)))  # after eval_tf
         self.register_buffer("mean", torch.tensor(self.model.mean).view(1, 3, 1, 1), persistent=False)

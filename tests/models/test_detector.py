@@ -88,10 +88,21 @@ def test_short_connection_and_binary_classifier():
     assert binary.mean == model.mean and binary.std == model.std
 
 
-def test_wrong_input_size_is_a_clear_error():
-    model = Detector("resnet18", adm=True).eval()
-    with pytest.raises(ValueError, match="224x224"):
-        model(torch.randn(1, 3, 160, 160))
+def test_other_input_sizes_resample_the_map_to_the_anchor_grid():
+    # image_size=112 (scale=mini): ResNet's last map is 4x4; the ADM resamples it to 7x7, so the heads
+    # still emit the 168 anchors (fractions of the image) and the classifier still sees pooled features
+    torch.manual_seed(0)
+    model = Detector("resnet18", adm=True, adm_width=32).eval()
+    x = torch.randn(2, 3, 112, 112)
+    with torch.no_grad():
+        fmap = model.backbone(x)
+        assert fmap.shape[-2:] == (4, 4)
+        out = model(x)
+        up = torch.nn.functional.interpolate(fmap, size=(7, 7), mode="bilinear", align_corners=False)
+        direct = model.adm(up)
+    assert out.extras["loc"].shape == (2, 168, 4) and out.extras["conf"].shape == (2, 168, 2)
+    assert torch.allclose(out.extras["loc"], direct.loc) and torch.allclose(out.extras["conf"], direct.conf)
+    assert out.features.shape == (2, 512)
 
 
 def test_forward_is_features_then_head():

@@ -89,6 +89,8 @@ def test_unreadable_checkpoints_are_one_line(tmp_path, content):
     (["data.test_sets=[nope]"], "data.test_sets: ['nope'] unknown"),
     (["budget.batch_size=0"], "budget.batch_size=0: must be >= 1"),
     (["+trainer.max_epochs=3"], "trainer.max_epochs: set budget.epochs instead"),
+    (["image_size=16"], "image_size=16: must be an integer number of pixels in [32, 1024]"),
+    (["image_size=abc"], "image_size='abc': must be an integer"),
 ])  # fmt: skip
 def test_bad_values_fail_before_anything_heavy(overrides, message, compose_cfg):
     from iid.engine.config import check_config, plain_config

@@ -146,6 +146,15 @@ def check_config(cfg: Mapping[str, Any]) -> None:
         settings(ExperimentSpec, "experiment", cfg["experiment"])
     if not isinstance(cfg.get("seed", 0), int) or isinstance(cfg.get("seed"), bool):
         raise UserError(f"seed={cfg.get('seed')!r}: must be an integer")
+    image_size(cfg)
+
+
+def image_size(cfg: Mapping[str, Any]) -> int:
+    """The model's input side (top-level `image_size`; 224 for configs written before it existed)."""
+    v = cfg.get("image_size", 224)
+    if not isinstance(v, int) or isinstance(v, bool) or not 32 <= v <= 1024:
+        raise UserError(f"image_size={v!r}: must be an integer number of pixels in [32, 1024]")
+    return v
 
 
 def check_prepare_config(cfg: Mapping[str, Any]) -> None:

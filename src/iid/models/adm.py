@@ -1,6 +1,7 @@
 """The Artifact Detection Module (paper §4.1): extra layers, multi-scale heads, short connection.
 
-From the backbone's last map (B, C, 7, 7) at 224 input the extra layers make four maps:
+From the backbone's last map (B, C, 7, 7) at 224 input (at other input sizes the map is first resampled
+to 7x7 bilinearly) the extra layers make four maps:
   7x7  1x1-conv residual block C -> W   (changes the width only)
   5x5  3x3 valid-conv residual block
   3x3  3x3 valid-conv residual block
@@ -23,6 +24,7 @@ from typing import NamedTuple
 
 import torch
 from torch import Tensor, nn
+from torch.nn import functional as F
 
 from iid.models.anchors import ANCHORS_PER_CELL, FEATURE_MAPS
 
@@ -101,11 +103,11 @@ class ArtifactDetectionModule(nn.Module):
         return maps
 
     def forward(self, x: Tensor) -> ADMOutput:
-        if tuple(x.shape[-2:]) != (FEATURE_MAPS[0], FEATURE_MAPS[0]):
-            raise ValueError(
-                f"the ADM needs a {FEATURE_MAPS[0]}x{FEATURE_MAPS[0]} backbone map (224x224 input), "
-                f"got {tuple(x.shape[-2:])}"
-            )
+        n = FEATURE_MAPS[0]
+        if tuple(x.shape[-2:]) != (n, n):
+            # another input size than 224 (image_size=112 at scale=mini gives 4x4): resample the map to
+            # the anchors' 7x7 grid; anchors are fractions of the image, so their boxes stay valid
+            x = F.interpolate(x, size=(n, n), mode="bilinear", align_corners=False)
         maps = self.extra_maps(x)
         b = x.shape[0]
         # (B, A*k, H, W) -> (B, H, W, A*k) -> (B, H*W*A, k): cells row-major, then the anchors of a cell
