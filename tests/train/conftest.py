@@ -8,6 +8,8 @@ import sys
 from pathlib import Path
 
 import pytest
+import pytorch_lightning as pl
+import torch
 
 
 def tiny_overrides(root: Path, stores: Path) -> list[str]:
@@ -72,3 +74,33 @@ def compose_cfg():
 def cli():
     """run_cli(module, args, cwd, timeout) -> CompletedProcess of `python -m <module> <args>`."""
     return run_cli
+
+
+class ScriptedVal(pl.LightningModule):
+    """Logs a scripted validation score per epoch; `test_scores` is what a test set would say."""
+
+    val_scores = [0.6, 0.9, 0.7]
+    test_scores = [0.9, 0.5, 0.95]
+
+    def __init__(self):
+        super().__init__()
+        self.layer = torch.nn.Linear(2, 1)
+
+    def training_step(self, batch, batch_idx):
+        return self.layer(batch[0]).sum()
+
+    def validation_step(self, batch, batch_idx):
+        pass
+
+    def on_validation_epoch_end(self):
+        self.log("val/video_auc", self.val_scores[self.current_epoch])
+        self.log("test/ffpp/video_auc", self.test_scores[self.current_epoch])
+
+    def configure_optimizers(self):
+        return torch.optim.SGD(self.parameters(), lr=0.1)
+
+
+@pytest.fixture
+def scripted_val() -> type[pl.LightningModule]:
+    """A LightningModule whose validation scores are scripted (epoch 1 is the best)."""
+    return ScriptedVal

@@ -23,29 +23,7 @@ class KilledAtEpochStart(pl.Callback):
             raise RuntimeError("killed")
 
 
-class ScriptedVal(pl.LightningModule):
-    """Logs a scripted validation score per epoch (epoch 1 is the best)."""
-
-    val_scores = [0.6, 0.9, 0.7]
-
-    def __init__(self):
-        super().__init__()
-        self.layer = torch.nn.Linear(2, 1)
-
-    def training_step(self, batch, batch_idx):
-        return self.layer(batch[0]).sum()
-
-    def validation_step(self, batch, batch_idx):
-        pass
-
-    def on_validation_epoch_end(self):
-        self.log("val/video_auc", self.val_scores[self.current_epoch])
-
-    def configure_optimizers(self):
-        return torch.optim.SGD(self.parameters(), lr=0.1)
-
-
-def _fit(tmp_path, callbacks=(), ckpt=None):
+def _fit(tmp_path, module, callbacks=(), ckpt=None):
     from iid.engine.config import Budget, CheckpointSettings, Hardware
     from iid.engine.trainer import make_trainer
 
@@ -53,19 +31,19 @@ def _fit(tmp_path, callbacks=(), ckpt=None):
                                  Hardware(progress_bar="none"), tmp_path, [], budget=Budget(epochs=3),
                                  checkpoint=CheckpointSettings(), callbacks=callbacks)  # fmt: skip
     data = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(torch.ones(2, 2)), batch_size=1)
-    trainer.fit(ScriptedVal(), train_dataloaders=data, val_dataloaders=data, ckpt_path=ckpt)
+    trainer.fit(module, train_dataloaders=data, val_dataloaders=data, ckpt_path=ckpt)
     return best
 
 
-def test_last_checkpoint_holds_the_epochs_validation_score(tmp_path):
+def test_last_checkpoint_holds_the_epochs_validation_score(tmp_path, scripted_val):
     # killed after epoch 1 (the best): last.ckpt must already know that score, or the resumed run
     # would let epoch 2 (0.7 > epoch 0's 0.6) replace the best checkpoint
     with pytest.raises(RuntimeError, match="killed"):
-        _fit(tmp_path, [KilledAtEpochStart(2)])
+        _fit(tmp_path, scripted_val(), [KilledAtEpochStart(2)])
     last = torch.load(tmp_path / "checkpoints" / "last.ckpt", weights_only=False)
     states = [v for k, v in last["callbacks"].items() if k.startswith("ModelCheckpoint")]
     assert float(states[0]["best_model_score"]) == pytest.approx(0.9)
-    best = _fit(tmp_path, ckpt=str(tmp_path / "checkpoints" / "last.ckpt"))
+    best = _fit(tmp_path, scripted_val(), ckpt=str(tmp_path / "checkpoints" / "last.ckpt"))
     assert float(best.best_model_score) == pytest.approx(0.9)
     assert torch.load(best.best_model_path, weights_only=True)["epoch"] == 1
 

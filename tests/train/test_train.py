@@ -114,31 +114,7 @@ def test_killed_run_resumes_with_the_same_step_count(tiny_base, compose_cfg, tmp
     assert all(torch.equal(a[k], b[k]) for k in a)
 
 
-class ScriptedVal(pl.LightningModule):
-    """Logs a scripted validation score per epoch; `test_scores` is what a test set would say."""
-
-    val_scores = [0.6, 0.9, 0.7]
-    test_scores = [0.9, 0.5, 0.95]
-
-    def __init__(self):
-        super().__init__()
-        self.layer = torch.nn.Linear(2, 1)
-
-    def training_step(self, batch, batch_idx):
-        return self.layer(batch[0]).sum()
-
-    def validation_step(self, batch, batch_idx):
-        pass
-
-    def on_validation_epoch_end(self):
-        self.log("val/video_auc", self.val_scores[self.current_epoch])
-        self.log("test/ffpp/video_auc", self.test_scores[self.current_epoch])
-
-    def configure_optimizers(self):
-        return torch.optim.SGD(self.parameters(), lr=0.1)
-
-
-def test_best_checkpoint_is_chosen_on_validation_not_on_test(tmp_path, compose_cfg):
+def test_best_checkpoint_is_chosen_on_validation_not_on_test(tmp_path, compose_cfg, scripted_val):
     from iid.engine import config as C
     from iid.engine.trainer import make_trainer
 
@@ -147,12 +123,12 @@ def test_best_checkpoint_is_chosen_on_validation_not_on_test(tmp_path, compose_c
     trainer, best = make_trainer(C.trainer_kwargs(cfg), C.hardware(cfg), tmp_path, loggers=[], budget=C.budget(cfg),
                                  checkpoint=C.checkpoint_settings(cfg), has_val=True)  # fmt: skip
     data = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(torch.ones(2, 2)), batch_size=1)
-    trainer.fit(ScriptedVal(), train_dataloaders=data, val_dataloaders=data)
+    trainer.fit(scripted_val(), train_dataloaders=data, val_dataloaders=data)
     assert best.monitor == "val/video_auc"
     assert Path(best.best_model_path).name == "best.ckpt"
     epoch = torch.load(best.best_model_path, weights_only=True)["epoch"]
     assert epoch == 1  # argmax of the validation scores
-    assert max(range(3), key=ScriptedVal.test_scores.__getitem__) != epoch  # a test set would pick epoch 2
+    assert max(range(3), key=scripted_val.test_scores.__getitem__) != epoch  # a test set would pick epoch 2
 
 
 def _one_error_line(p) -> str:
