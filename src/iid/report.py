@@ -248,9 +248,10 @@ def _col_name(col: str) -> str:
 
 def markdown(t: Table) -> str:
     s = t.spec
-    seeds = sorted({c.seeds for c in t.cells.values()})
+    seeds = sorted({c.seeds for c in t.cells.values()})  # seeds per cell: one number unless some runs failed
+    n_seeds = f"{'/'.join(map(str, seeds)) or 0} seed{'' if seeds == [1] else 's'}"
     lines = [f"# {s.title or s.name}", "",
-             f"Each cell: our mean over seeds ({'/'.join(map(str, seeds)) or 0} seeds) with its 95% bootstrap "
+             f"Each cell: our mean over seeds ({n_seeds}) with its 95% bootstrap "
              "interval over test videos (stratified, the same resamples for every seed); the paper's number "
              "beside it. Spread between seeds: report.csv (seed_sd).", ""]  # fmt: skip
     for m in s.metrics:
