@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from iid import stats
-from iid.report import PAPER_DIR, column_videos
+from iid.tables import PAPER_DIR, column_videos
 
 PAPER_SIX = ("saturation", "contrast", "occlusion", "noise", "blur", "pixelation")
 ORDER = (*PAPER_SIX, "compression")
@@ -43,7 +43,7 @@ def evaluate_jobs(sweep: Path) -> list[tuple[Path, str, str, int, dict]]:
 
 
 def _job(path: Path):
-    from iid.report import Job
+    from iid.tables import Job
 
     return Job(path, None, None, True, None)
 

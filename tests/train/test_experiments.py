@@ -83,7 +83,7 @@ def _fake_job(root: Path, name: str, row: str, seed: int, spec: dict, probs: np.
 
 def test_report_on_a_hand_made_sweep(tmp_path, capsys):
     from iid import stats
-    from iid.report import report
+    from iid.tables import report
 
     spec = {"name": "table2", "rows": ["baseline", "MFS"], "columns": ["ffpp"], "metrics": ["video_auc"],
             "compare": {"MFS": "baseline"}, "paper": "table2"}  # fmt: skip
