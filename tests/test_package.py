@@ -36,3 +36,59 @@ def test_wheel_install_composes_the_configs(tmp_path):
     assert p.returncode == 0, p.stderr[-2000:]
     assert p.stdout.splitlines()[0].startswith(str(target))  # the wheel's copy, not the repository's
     assert "family: binary" in p.stdout and "budget:" in p.stdout
+
+
+def _dist_name(requirement: str) -> str:
+    import re
+
+    return re.split(r"[\s<>=!~;\[(]", requirement.strip(), maxsplit=1)[0].lower().replace("_", "-")
+
+
+def _installed_with(core: set[str]) -> set[str]:
+    """The core distributions and everything they require (not their extras), as installed here."""
+    import importlib.metadata as md
+
+    seen, todo = set(), list(core)
+    while todo:
+        name = todo.pop()
+        if name in seen:
+            continue
+        seen.add(name)
+        try:
+            reqs = md.distribution(name).requires or []
+        except md.PackageNotFoundError:
+            continue
+        todo += [_dist_name(r) for r in reqs if "extra ==" not in r]
+    return seen
+
+
+# imported only where their optional backend is chosen (the dlib extra)
+OPTIONAL_MODULES = {"dlib", "face_recognition_models"}
+
+
+def test_every_module_the_package_imports_comes_with_a_plain_install():
+    # `pip install iid` without extras must run training, reports and analyses: a module imported by
+    # src/iid that only a dev extra provides (matplotlib once was) fails a user's first run
+    import ast
+    import importlib.metadata as md
+    import tomllib
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    available = _installed_with({_dist_name(r) for r in project["dependencies"]})
+    providers = md.packages_distributions()
+    missing = {}
+    for path in (ROOT / "src" / "iid").rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Import):
+                mods = [a.name.split(".")[0] for a in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                mods = [node.module.split(".")[0]]
+            else:
+                continue
+            for mod in mods:
+                if mod == "iid" or mod in sys.stdlib_module_names or mod in OPTIONAL_MODULES:
+                    continue
+                dists = {d.lower().replace("_", "-") for d in providers.get(mod, [])}
+                if not dists & available:
+                    missing.setdefault(mod, str(path.relative_to(ROOT)))
+    assert not missing, f"imported by src/iid but not installed by the core dependencies: {missing}"
