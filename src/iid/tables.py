@@ -54,6 +54,8 @@ class ExperimentSpec:
     compare: dict | None = None  # row -> the row it is compared with (paired difference); `*` matches any text
                                  # ("*: ours": "*: binary" compares every "<x>: ours" with "<x>: binary")
     paper: str | None = None  # conf/experiment/paper/<paper>.csv: table,row,column,metric,level,value
+    paper_backbone: str | None = None  # the network of the paper's numbers when rows do not name it: a run
+                                        # with another (a lighter one at scale=mini) is flagged in the table
     x: float | None = None  # this job's position on the figure's x axis
     series: str | None = None  # this job's line in the figure
     xlabel: str | None = None
@@ -73,6 +75,7 @@ class Job:
     seed: int | None
     done: bool
     spec: ExperimentSpec | None
+    backbone: str | None = None
 
 
 def _overrides(job_dir: Path) -> dict[str, str]:
@@ -100,7 +103,8 @@ def find_jobs(sweep: Path) -> list[Job]:
         row = spec.row if spec else over.get("experiment.row") or over.get("row")
         seed = config.get("seed") if config else over.get("seed")
         done = (d / "results.json").is_file()
-        jobs.append(Job(d, row, int(seed) if seed is not None else None, done, spec))
+        backbone = (config.get("backbone") or {}).get("name") if config else over.get("backbone")
+        jobs.append(Job(d, row, int(seed) if seed is not None else None, done, spec, backbone))
     return jobs
 
 
@@ -183,6 +187,12 @@ class Table:
     paper: dict[tuple[str, str, str], float]
     gaps: list[str]
     x: dict[str, tuple[float | None, str | None]]  # row -> (x, series)
+    backbones: dict[str, list[str]] = field(default_factory=dict)  # row -> the networks its jobs ran
+
+    def foreign_backbones(self) -> list[str]:
+        """Networks the runs used that are not the one the paper's numbers are for."""
+        want = self.spec.paper_backbone
+        return sorted({b for bs in self.backbones.values() for b in bs if want and b != want})
 
 
 def build_table(jobs: Sequence[Job], n_boot: int = 1000) -> Table:
@@ -225,7 +235,8 @@ def build_table(jobs: Sequence[Job], n_boot: int = 1000) -> Table:
     for row, js in by_row.items():
         s = next((j.spec for j in js if j.spec), None)
         xs[row] = (s.x, s.series) if s else (None, None)
-    return Table(spec, cells, diffs, read_paper(spec), gaps, xs)
+    backbones = {row: sorted({j.backbone for j in js if j.backbone}) for row, js in by_row.items()}
+    return Table(spec, cells, diffs, read_paper(spec), gaps, xs, backbones)
 
 
 def _common(a: stats.Videos, b: stats.Videos) -> tuple[stats.Videos | None, stats.Videos | None]:
@@ -254,10 +265,15 @@ def markdown(t: Table) -> str:
              f"Each cell: our mean over seeds ({n_seeds}) with its 95% bootstrap "
              "interval over test videos (stratified, the same resamples for every seed); the paper's number "
              "beside it. Spread between seeds: report.csv (seed_sd).", ""]  # fmt: skip
+    foreign = t.foreign_backbones()
+    if foreign:
+        lines += [f"**Not the paper's network:** these runs used {', '.join(foreign)}; the paper's numbers are "
+                  f"for {s.paper_backbone}, so the two columns compare different networks.", ""]  # fmt: skip
+    paper_head = f"paper ({s.paper_backbone})" if foreign else "paper"
     for m in s.metrics:
         level, metric = m.split("_", 1)
         lines += [f"## {level}-level {metric.upper()}", ""]
-        head = ["row"] + [f"{_col_name(c)} {w}" for c in s.columns for w in ("ours", "paper")]
+        head = ["row"] + [f"{_col_name(c)} {w}" for c in s.columns for w in ("ours", paper_head)]
         lines += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
         for row in s.rows:
             vals = []
@@ -285,7 +301,7 @@ def markdown(t: Table) -> str:
 
 def write_csv(t: Table, path: Path) -> None:
     fields = ["row", "column", "metric", "mean", "ci_low", "ci_high", "seed_sd", "seeds", "videos", "paper",
-              "compared_with", "diff", "diff_low", "diff_high", "x", "series"]  # fmt: skip
+              "compared_with", "diff", "diff_low", "diff_high", "x", "series", "backbone", "paper_backbone"]  # fmt: skip
     with open(path, "w", newline="") as f:
         w = csv.DictWriter(f, fieldnames=fields)
         w.writeheader()
@@ -302,6 +318,7 @@ def write_csv(t: Table, path: Path) -> None:
                         "compared_with": (t.spec.compare or {}).get(row, ""), "diff": d.mean if d else "",
                         "diff_low": d.low if d else "", "diff_high": d.high if d else "",
                         "x": "" if x is None else x, "series": series or "",
+                        "backbone": "+".join(t.backbones.get(row, [])), "paper_backbone": t.spec.paper_backbone or "",
                     })  # fmt: skip
 
 
@@ -338,8 +355,10 @@ def plot(t: Table, path: Path) -> None:
                     ax.plot([t.paper[(row, col, m)]], [i], "x", color="C3")
             ax.set_yticks(list(ys), s.rows, fontsize=8)
             ax.invert_yaxis()
-            ax.set_xlabel(f"{m.replace('_', ' ')} (o ours, 95% CI; x paper)")
-        ax.set_title(_col_name(col))
+            paper = f"paper, {s.paper_backbone}" if t.foreign_backbones() else "paper"
+            ax.set_xlabel(f"{m.replace('_', ' ')} (o ours, 95% CI; x {paper})")
+        test_set, _, methods = _col_name(col).partition(" ")  # a multi-method column: one method a line
+        ax.set_title("\n".join([test_set, *filter(None, [methods.replace("+", "+\n")])]), fontsize=9)
         ax.grid(alpha=0.3)
     if line:
         axes[0][0].legend(fontsize=7)

@@ -63,11 +63,12 @@ def test_tiny_sweep_of_each_experiment_runs_through_the_report(experiment, tiny_
 
 
 def _fake_job(root: Path, name: str, row: str, seed: int, spec: dict, probs: np.ndarray, labels: np.ndarray,
-              finished: bool = True) -> None:
+              finished: bool = True, backbone: str = "resnet34") -> None:
     d = root / name
     (d / ".hydra").mkdir(parents=True)
     (d / ".hydra" / "overrides.yaml").write_text(f"- row={row}\n- seed={seed}\n")
-    (d / "config.json").write_text(json.dumps({"seed": seed, "experiment": {**spec, "row": row}}))
+    config = {"seed": seed, "experiment": {**spec, "row": row}, "backbone": {"name": backbone}}
+    (d / "config.json").write_text(json.dumps(config))
     if not finished:
         return
     (d / "predictions").mkdir()
@@ -105,3 +106,22 @@ def test_report_on_a_hand_made_sweep(tmp_path, capsys):
     md = (tmp_path / "report.md").read_text()
     assert "MFS: seed(s) [2] did not finish" in md and str(tmp_path / "m2") in md
     assert "0.9870" in md  # the paper's FF++ number of the MFS row beside ours
+
+
+@pytest.mark.parametrize("backbone", ["resnet34", "resnet18"])
+def test_report_flags_runs_of_another_network_than_the_papers(backbone, tmp_path):
+    from iid.tables import report
+
+    spec = {"name": "table2", "rows": ["baseline"], "columns": ["ffpp"], "metrics": ["video_auc"],
+            "paper": "table2", "paper_backbone": "resnet34"}  # fmt: skip
+    labels = np.r_[np.zeros(10), np.ones(10)].astype(int)
+    _fake_job(tmp_path, "b0", "baseline", 0, spec, np.linspace(0, 1, 20), labels, backbone=backbone)
+    report({"sweep": str(tmp_path), "n_boot": 100})
+    md = (tmp_path / "report.md").read_text()
+    row = next(csv.DictReader(open(tmp_path / "report.csv")))
+    assert row["backbone"] == backbone and row["paper_backbone"] == "resnet34"
+    if backbone == "resnet34":
+        assert "Not the paper's network" not in md and "paper (resnet34)" not in md
+    else:
+        assert "these runs used resnet18; the paper's numbers are for resnet34" in md
+        assert "FF++ paper (resnet34)" in md
