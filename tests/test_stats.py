@@ -86,3 +86,21 @@ def test_frame_level_resamples_whole_videos():
     v = stats.Videos(y, video_scores, frame_scores, frame_video, y[frame_video])
     c = stats.cell(v, level="frame", n_boot=100)
     assert c.mean == pytest.approx(1.0) and c.videos == 4
+
+
+def test_auc_counts_ties_half_and_is_nan_without_both_classes():
+    assert stats.auc(np.array([0.1, 0.2, 0.8, 0.9]), np.array([0, 0, 1, 1])) == 1.0
+    assert stats.auc(np.array([0.9, 0.8, 0.1, 0.2]), np.array([0, 0, 1, 1])) == 0.0
+    assert stats.auc(np.array([0.5, 0.5]), np.array([0, 1])) == 0.5
+    assert np.isnan(stats.auc(np.array([0.5]), np.array([1])))
+
+
+def test_frame_cell_resamples_videos_so_repeated_frames_do_not_narrow_the_interval():
+    rng = np.random.default_rng(1)
+    labels = np.r_[np.zeros(20), np.ones(20)].astype(int)
+    scores = rng.normal(size=40) + 0.8 * labels
+    once = stats.frame_cell(scores, labels, np.arange(40), n_boot=500)
+    five = stats.frame_cell(np.repeat(scores, 5), np.repeat(labels, 5), np.repeat(np.arange(40), 5), n_boot=500)
+    assert once.mean == pytest.approx(stats.auc(scores, labels)) and five.mean == pytest.approx(once.mean)
+    assert (five.low, five.high) == pytest.approx((once.low, once.high))  # 5 copies are one draw, not five
+    assert once.videos == 40 and once.low < once.mean < once.high

@@ -101,6 +101,18 @@ def cell(v: Videos, level: str = "video", n_boot: int = 1000, seed: int = 0) -> 
     return Cell(float(np.mean(point)), float(lo), float(hi), sd, len(point), len(v.labels))
 
 
+def frame_cell(scores: np.ndarray, labels: np.ndarray, videos: Sequence, n_boot: int = 1000, seed: int = 0) -> Cell:
+    """Frame-level AUC of one scoring of frames (one seed) with its 95% interval over their videos:
+    frames (N,) with their labels and video keys; a video's frames are resampled together."""
+    keys, frame_video = np.unique(np.asarray(videos), return_inverse=True)
+    scores, labels = np.asarray(scores, float), np.asarray(labels).astype(int)
+    video_labels = np.zeros(len(keys), int)
+    video_labels[frame_video] = labels
+    video_scores = np.bincount(frame_video, scores, len(keys)) / np.bincount(frame_video, minlength=len(keys))
+    v = Videos(video_labels, video_scores[None], scores[None], frame_video, labels)
+    return cell(v, "frame", n_boot, seed)
+
+
 def paired_difference(a: Videos, b: Videos, level: str = "video", n_boot: int = 1000, seed: int = 0) -> Cell:
     """Mean-over-seeds AUC of a minus that of b on the same test videos, with its 95% interval from
     the same resamples for both (a and b must score the same videos in the same order)."""

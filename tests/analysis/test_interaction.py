@@ -7,7 +7,7 @@ import pytest
 import torch
 from torch import nn
 
-from iid.analysis.interaction import auc, interaction, unit_masks
+from iid.analysis.interaction import interaction, unit_masks
 from iid.models.output import ModelOutput
 
 
@@ -89,13 +89,6 @@ def test_batching_does_not_change_the_result_and_passes_are_batched():
     # 1 baseline pass + 1 pass of full images + ceil(3 * 16 / 64) singleton batches: never one per unit
     assert n_calls == 1 + 1 + 1
     assert sum(calls[:n_calls]) == 1 + 3 + 3 * GRID * GRID
-
-
-def test_auc():
-    assert auc(np.array([0.1, 0.2, 0.8, 0.9]), np.array([0, 0, 1, 1])) == 1.0
-    assert auc(np.array([0.9, 0.8, 0.1, 0.2]), np.array([0, 0, 1, 1])) == 0.0
-    assert auc(np.array([0.5, 0.5]), np.array([0, 1])) == 0.5
-    assert np.isnan(auc(np.array([0.5]), np.array([1])))
 
 
 @pytest.mark.parametrize("kind", ["prob", "logit"])

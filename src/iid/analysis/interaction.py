@@ -35,7 +35,9 @@ from typing import Any
 import numpy as np
 import torch
 
+from iid import stats
 from iid.settings import bounds
+from iid.stats import auc
 
 
 @dataclass(frozen=True)
@@ -102,18 +104,6 @@ def _rect_masks(h: int, w: int, grid: int, dev) -> torch.Tensor:
     return (unit[None] == torch.arange(grid * grid)[:, None, None])[:, None].to(dev)
 
 
-def auc(score: np.ndarray, label: np.ndarray) -> float:
-    """Frame-level ROC AUC (ties count half); NaN when one class is absent."""
-    score, label = np.asarray(score, float), np.asarray(label)
-    pos, neg = score[label == 1], score[label == 0]
-    if not len(pos) or not len(neg):
-        return float("nan")
-    from scipy.stats import rankdata
-
-    r = rankdata(np.concatenate([pos, neg]))
-    return float((r[: len(pos)].sum() - len(pos) * (len(pos) + 1) / 2) / (len(pos) * len(neg)))
-
-
 # -- the run -------------------------------------------------------------------------------------
 def run(ctx: Any, s: InteractionSettings) -> dict[str, Any]:
     from iid.analysis.common import batches, eval_inputs
@@ -131,21 +121,23 @@ def run(ctx: Any, s: InteractionSettings) -> dict[str, Any]:
             f0 = float(res["f_empty"])
             n = s.grid * s.grid
             local = singles - n * f0
+            ci = stats.frame_cell(inter, fr.label, fr.video)  # frames of a video are resampled together
             results[model.name][fr.name] = {
                 "kind": fr.kind, "frames": len(fr), "videos": len(set(fr.video)), "fakes": int(fr.label.sum()),
-                "auc_I": auc(inter, fr.label), "auc_score": auc(full, fr.label), "auc_local": auc(local, fr.label),
+                "auc_I": auc(inter, fr.label), "auc_I_ci95": [ci.low, ci.high], "auc_score": auc(full, fr.label),
+                "auc_local": auc(local, fr.label),
                 "f_empty": f0, "mean_I_real": float(inter[fr.label == 0].mean()) if (fr.label == 0).any() else None,
                 "mean_I_fake": float(inter[fr.label == 1].mean()) if (fr.label == 1).any() else None,
             }  # fmt: skip
-            ctx.log(f"interaction {model.name} on {fr.name}: AUC of I([N]) {results[model.name][fr.name]['auc_I']:.3f} "
-                    f"({len(fr)} frames)")
+            ctx.log(f"interaction {model.name} on {fr.name}: AUC of I([N]) {ci.mean:.3f} [{ci.low:.3f}, {ci.high:.3f}] "
+                    f"({len(fr)} frames of {ci.videos} videos)")
             for i in range(len(fr)):
                 rows.append({"model": model.name, "set": fr.name, "kind": fr.kind, "video": fr.video[i],
                              "frame": int(fr.frame[i]), "label": int(fr.label[i]), "I": float(inter[i]),
                              "f_full": float(full[i]), "local": float(local[i]), "units": n})  # fmt: skip
     ctx.outputs.table("interaction", rows)
     ctx.outputs.figure("interaction", plot(rows))
-    summary = {m: {n: {"auc_I": r["auc_I"], "kind": r["kind"]} for n, r in per.items()} for m, per in results.items()}
+    summary = {m: {n: {"auc_I": r["auc_I"], "auc_I_ci95": r["auc_I_ci95"], "kind": r["kind"]} for n, r in per.items()} for m, per in results.items()}
     protocol = {"grid": s.grid, "units": s.grid * s.grid, "baseline": s.baseline, "score": s.score,
                 "frames_per_video": s.frames, "max_videos": s.max_videos, "splits": list(s.splits),
                 "forward_passes_per_frame": s.grid * s.grid + 1, "plus_per_set": 1}  # fmt: skip
