@@ -87,6 +87,7 @@ def test_unreadable_checkpoints_are_one_line(tmp_path, content):
     (["eval.face_scale=abc"], "eval.face_scale='abc': expected a number"),
     (["trainer.num_workers=-1"], "trainer.num_workers=-1: must be >= 0"),
     (["data.test_sets=[nope]"], "data.test_sets: ['nope'] unknown"),
+    (["data.test_sets=[]"], "data.test_sets is empty: name the sets a run is tested on"),
     (["budget.batch_size=0"], "budget.batch_size=0: must be >= 1"),
     (["+trainer.max_epochs=3"], "trainer.max_epochs: set budget.epochs instead"),
     (["image_size=16"], "image_size=16: must be an integer number of pixels in [32, 1024]"),

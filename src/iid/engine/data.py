@@ -47,6 +47,8 @@ class DataSettings:
 def data_settings(cfg: Mapping[str, Any]) -> DataSettings:
     data = settings(DataSettings, "data", cfg.get("data"))
     known = {data.name, *(data.cross or {})}
+    if not data.test_sets:  # found before training, not by the test phase after it
+        raise UserError(f"data.test_sets is empty: name the sets a run is tested on, e.g. data.test_sets=[{data.name}]")
     unknown = [t for t in data.test_sets if t not in known]
     if unknown:  # checked before training: a typo must not cost a whole run
         raise UserError(f"data.test_sets: {unknown} unknown; the data group knows {sorted(known)} "
