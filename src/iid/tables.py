@@ -340,7 +340,7 @@ def plot(t: Table, path: Path) -> None:
                 xs = [t.x[r][0] for r in rows]
                 cs = [t.cells[(r, col, m)] for r in rows]
                 ax.errorbar(xs, [c.mean for c in cs], yerr=[[c.mean - c.low for c in cs], [c.high - c.mean for c in cs]],
-                            marker="o", capsize=3, label=f"{se} (ours)")  # fmt: skip
+                            marker="o", capsize=3, label=f"{se} (measured)")  # fmt: skip
                 pp = [(t.x[r][0], t.paper[(r, col, m)]) for r in rows if (r, col, m) in t.paper]
                 if pp:
                     ax.plot(*zip(*pp), ls="--", marker="x", alpha=0.6, label=f"{se} (paper)")
