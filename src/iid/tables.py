@@ -10,7 +10,7 @@ sweep folder:
   differences of each row to the row the paper compares it with, on the same videos;
 - report.csv: the same in long form, with the spread between seeds and the counts;
 - report.png: the cells with their intervals (a line plot over `experiment.x` when rows have one,
-  e.g. Fig. 8: AUC against the number of training methods).
+  e.g. Fig. 8: AUC against the number of training methods; iid.table_plot).
 
 Every number is computed from the jobs' predictions/<test set>.csv (the per-frame probabilities
 evaluation wrote), so it can be traced to a file. A job that failed or never ran is a visible gap
@@ -252,7 +252,7 @@ def _fmt(c: stats.Cell | None) -> str:
     return f"{c.mean:.3f} [{c.low:.3f}, {c.high:.3f}]"
 
 
-def _col_name(col: str) -> str:
+def column_title(col: str) -> str:
     test_set, _, method = col.partition("/")
     return f"{SET_NAMES.get(test_set, test_set)}{' ' + method if method else ''}"
 
@@ -273,7 +273,7 @@ def markdown(t: Table) -> str:
     for m in s.metrics:
         level, metric = m.split("_", 1)
         lines += [f"## {level}-level {metric.upper()}", ""]
-        head = ["row"] + [f"{_col_name(c)} {w}" for c in s.columns for w in ("ours", paper_head)]
+        head = ["row"] + [f"{column_title(c)} {w}" for c in s.columns for w in ("ours", paper_head)]
         lines += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
         for row in s.rows:
             vals = []
@@ -284,7 +284,7 @@ def markdown(t: Table) -> str:
         lines.append("")
         if s.compare:
             lines += [f"Paired differences ({level} {metric.upper()}, same test videos, 95% interval):", ""]
-            head = ["row", "vs"] + [f"{_col_name(c)} Δ ours" for c in s.columns] + [f"{_col_name(c)} Δ paper" for c in s.columns]
+            head = ["row", "vs"] + [f"{column_title(c)} Δ ours" for c in s.columns] + [f"{column_title(c)} Δ paper" for c in s.columns]
             lines += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
             for row, ref in s.compare.items():
                 ours = [_fmt(t.diffs.get((row, c, m))) for c in s.columns]
@@ -322,52 +322,6 @@ def write_csv(t: Table, path: Path) -> None:
                     })  # fmt: skip
 
 
-def plot(t: Table, path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    s = t.spec
-    m = s.metrics[0]
-    line = any(x is not None for x, _ in t.x.values())
-    fig, axes = plt.subplots(1, len(s.columns), figsize=(4.2 * len(s.columns), 3.6), squeeze=False)
-    for ax, col in zip(axes[0], s.columns):
-        if line:  # one line per series over x (Fig. 8)
-            series = sorted({se for _, se in t.x.values() if se})
-            for se in series:
-                rows = sorted((r for r, (x, sr) in t.x.items() if sr == se and (r, col, m) in t.cells), key=lambda r: t.x[r][0])
-                xs = [t.x[r][0] for r in rows]
-                cs = [t.cells[(r, col, m)] for r in rows]
-                ax.errorbar(xs, [c.mean for c in cs], yerr=[[c.mean - c.low for c in cs], [c.high - c.mean for c in cs]],
-                            marker="o", capsize=3, label=f"{se} (measured)")  # fmt: skip
-                pp = [(t.x[r][0], t.paper[(r, col, m)]) for r in rows if (r, col, m) in t.paper]
-                if pp:
-                    ax.plot(*zip(*pp), ls="--", marker="x", alpha=0.6, label=f"{se} (paper)")
-            ax.set_xlabel(s.xlabel or "x")
-        else:
-            ys = range(len(s.rows))
-            for i, row in enumerate(s.rows):
-                c = t.cells.get((row, col, m))
-                if c is not None:
-                    ax.errorbar([c.mean], [i], xerr=[[c.mean - c.low], [c.high - c.mean]], fmt="o", color="C0", capsize=3)
-                if (row, col, m) in t.paper:
-                    ax.plot([t.paper[(row, col, m)]], [i], "x", color="C3")
-            ax.set_yticks(list(ys), s.rows, fontsize=8)
-            ax.invert_yaxis()
-            paper = f"paper, {s.paper_backbone}" if t.foreign_backbones() else "paper"
-            ax.set_xlabel(f"{m.replace('_', ' ')} (o ours, 95% CI; x {paper})")
-        test_set, _, methods = _col_name(col).partition(" ")  # a multi-method column: one method a line
-        ax.set_title("\n".join([test_set, *filter(None, [methods.replace("+", "+\n")])]), fontsize=9)
-        ax.grid(alpha=0.3)
-    if line:
-        axes[0][0].legend(fontsize=7)
-    fig.suptitle(s.title or s.name, fontsize=10)
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-
-
 def _to_wandb(t: Table, sweep: Path, md: str) -> None:
     import wandb
 
@@ -401,6 +355,8 @@ def report(cfg: Any) -> dict[str, Path]:
     out = {"md": sweep / "report.md", "csv": sweep / "report.csv", "png": sweep / "report.png"}
     out["md"].write_text(md)
     write_csv(t, out["csv"])
+    from iid.table_plot import plot
+
     plot(t, out["png"])
     if args.wandb:
         _to_wandb(t, sweep, md)
