@@ -9,7 +9,7 @@ PNG = b"\x89PNG\r\n\x1a\n"
 
 
 def test_sbi_figure_is_written(make_real_batch, tmp_path):
-    from iid.augment.sbi import render
+    from iid.augment.sbi_show import render
 
     out = render(make_real_batch(3, seed=2), tmp_path / "sbi.png", seed=1)
     assert out.read_bytes()[:8] == PNG and out.stat().st_size > 10_000

@@ -6,7 +6,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from iid.augment.sbi import SBIConfig, SelfBlend, build, gaussian_bands, sbi_config
+from iid.augment.sbi import SBIConfig, SelfBlend, build, sbi_config
+from iid.augment.sbi_ops import erode_rect, gaussian_bands, separable_blur
 from iid.errors import UserError
 
 TENSOR_KEYS = ("image", "source", "has_source", "face_mask", "landmarks", "label", "identity", "video", "frame")
@@ -105,6 +106,48 @@ def test_gaussian_bands_are_normalised_and_truncated():
     assert torch.allclose(k[:, 32].sum(-1), torch.ones(2))  # interior rows sum to 1
     assert (k[0, 32, :28] == 0).all() and (k[0, 32, 36:] == 0).all() and (k[0, 32, 29:36] > 0).all()
     assert (k[1, 32, 44] > 0) and (k[1, 32, 45] == 0)
+
+
+def test_erode_rect_is_a_min_filter_with_each_samples_own_rectangle():
+    g = torch.Generator().manual_seed(0)
+    x = (torch.rand((3, 40, 50), generator=g) > 0.15).float()
+    ry, rx = torch.tensor([0, 2, 3]), torch.tensor([1, 0, 4])
+    padded = torch.nn.functional.pad(x, (5, 5, 5, 5))  # outside counts as 0
+    for i in range(3):
+        a, b = int(ry[i]), int(rx[i])
+        windows = padded[i].unfold(0, 2 * a + 1, 1).unfold(1, 2 * b + 1, 1)  # (H + 10 - 2a, W + 10 - 2b, ..)
+        expect = windows.amin((-1, -2))[5 - a : 5 - a + 40, 5 - b : 5 - b + 50]
+        assert torch.equal(erode_rect(x, ry, rx)[i], expect)
+
+
+def test_the_coarse_elastic_field_has_the_full_resolution_fields_spread_and_smoothness():
+    """The field is drawn on a 4-px grid (module docstring): its displacement's standard deviation and
+    its correlation 7 px away must be those of uniform noise blurred at canvas resolution."""
+    s, n = 256, 24
+    stage = SelfBlend(SBIConfig(), seed=0)
+    coarse, cell = stage._elastic(n, s, 2, torch.Generator().manual_seed(1), torch.device("cpu"))
+    assert cell == 4
+    coarse = torch.nn.functional.interpolate(coarse, size=(s, s), mode="bilinear", align_corners=False)
+    sigma = torch.tensor([7.0])
+    noise = torch.rand((n * 2, s, s), generator=torch.Generator().manual_seed(2)) * 2 - 1
+    full = separable_blur(noise, gaussian_bands(sigma, 4 * sigma, s)[0]).mul_(50.0).view(n, 2, s, s)
+
+    def spread_and_corr(f):
+        inner = f[..., 40:-40, 40:-40]  # away from the zero-padded border
+        a, b = inner[..., :-7], inner[..., 7:]
+        return float(inner.std()), float(((a - a.mean()) * (b - b.mean())).mean() / (a.std() * b.std()))
+
+    (sd_c, corr_c), (sd_f, corr_f) = spread_and_corr(coarse), spread_and_corr(full)
+    assert sd_c == pytest.approx(sd_f, rel=0.1) and corr_c == pytest.approx(corr_f, abs=0.08)
+
+
+def test_chunks_and_worker_threads_do_not_change_the_output(make_real_batch):
+    batch = make_real_batch(20, s=128, seed=8)  # 10 pseudo-fakes: two CPU chunks
+    one, two = build({}, 5), build({}, 5)
+    one.workers, two.workers = 1, 2
+    a, b = one(batch, keep_mask=True), two(batch, keep_mask=True)
+    assert torch.equal(a["image"], b["image"]) and torch.equal(a["sbi_mask"], b["sbi_mask"])
+    assert torch.equal(a["artifact_box_canvas"], b["artifact_box_canvas"])
 
 
 def test_config_errors_are_one_line():

@@ -209,9 +209,10 @@ class _Seeded(nn.Module):
             self._gens[key] = torch.Generator(device=device).manual_seed(self.seed)
         return self._gens[key]
 
-    @staticmethod
-    def _spans(b: int, device: torch.device) -> list[tuple[int, int]]:
-        step = CPU_CHUNK if device.type == "cpu" else max(b, 1)
+    cpu_chunk = CPU_CHUNK  # rows per CPU chunk (a subclass may choose its own)
+
+    def _spans(self, b: int, device: torch.device) -> list[tuple[int, int]]:
+        step = self.cpu_chunk if device.type == "cpu" else max(b, 1)
         return [(i, min(i + step, b)) for i in range(0, b, step)]
 
     @staticmethod

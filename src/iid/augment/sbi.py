@@ -30,9 +30,21 @@ One pseudo-fake, the steps of SBI's official code (constants from there; `conf/s
 
 The face-hull mask is the batch's `face_mask` (the 68-landmark hull prepare stored; SBI uses an
 81-point hull reaching the forehead 3 times in 4, and our stores hold 68 landmarks). Sizes are in
-pixels of a 256 canvas, scaled by S/256 for another canvas size. Gaussian blurs run as banded
-matrix products (one per sample and axis: batched bmm), with zero padding at the canvas border
-(OpenCV reflects; the face hull stays clear of the border).
+pixels of a 256 canvas, scaled by S/256 for another canvas size.
+
+How it runs (the work per pseudo-fake is what a per-sample loader does, minus what cannot show):
+- on CPU in chunks of CPU_CHUNK rows (intermediates stay in the core's cache), on worker threads as
+  the train transform's chunks are (iid.augment.pipeline); on a GPU the batch is one chunk;
+- the mask (steps 2-4) is computed on a grid of every MASK_STEP-th canvas pixel and resized back
+  bilinearly, as SBI computes it at a random size in [192, 256] and resizes it back; the elastic
+  noise is drawn on a coarser grid still (every 1, 2 or 4 px: the field is smooth on that scale) with
+  its amplitude scaled so the field has the same variance and correlation length;
+- the first blur's "keep the maximum" is computed as what it is, an erosion by the kernel's square;
+  it and the second blur are banded matrix products on the mask's crop, one band per sample;
+- the image (steps 1 and 5) is computed only on the chunk's window around the blend masks (every
+  pixel outside it is the real frame's): jitter on the window's pre-image, the move and the frequency
+  step's bilinear upscaling in one sampling (the downscaled copy is sampled at the moved positions).
+Blurs pad with zeros at the canvas border (OpenCV reflects; the face hull stays clear of the border).
 
 Output: the batch with `image` (contiguous uint8), `label` set to 1 on the pseudo-fakes,
 `has_source` False there, `artifact_box_canvas` (B, 4) float canvas px and `has_artifact_box` (B,)
@@ -43,17 +55,22 @@ bool (the train transform warps the box with the sample like an MFS partial wind
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, NamedTuple
 
 import torch
 import torch.nn.functional as F
-from torch import Tensor, nn
+from torch import Tensor
 
+from iid.augment.pipeline import _Seeded
+from iid.augment.sbi_jitter import jittered_at, real_at, rows_of
+from iid.augment.sbi_ops import erode_rect, gaussian_bands, separable_blur, span, support_box
 from iid.errors import UserError
 from iid.settings import bounds, settings
 
 REQUIRED = ("image", "face_mask", "label")
+MASK_STEP = 2  # the blend mask's grid: every 2nd canvas pixel (module docstring)
+DRAWS = ("p_target", "p_rgb", "contrast", "brightness", "p_down", "factor", "sharp_a", "sharp_l", "scale",
+         "size_h", "size_w", "k1", "k2", "sigma2", "ratio")  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -105,55 +122,21 @@ def build(node: Any, seed: int = 0) -> SelfBlend | None:
 
 class Blend(NamedTuple):
     fake: Tensor  # (k, 3, S, S) uint8 pseudo-fakes
-    weight: Tensor  # (k, S, S) blend weight in [0, 1]
     box: Tensor  # (k, 4) x0y0x1y1 canvas pixel edges of weight > 0
     ok: Tensor  # (k,) bool: the weight is not all zero
-    source: Tensor  # (k, 3, S, S) float 0..255: the jittered, moved source
-    mask: Tensor  # (k, S, S) the face hull after the affine and elastic warps
+    weight: Tensor | None = None  # (k, S, S) blend weight in [0, 1]            } with keep=True
+    source: Tensor | None = None  # (k, 3, S, S) float 0..255: jittered, moved   } (tests, the
+    mask: Tensor | None = None  # (k, S, S) face hull after the affine + elastic } figure)
 
 
-# -- batched image ops ------------------------------------------------------------------------------
-def opencv_sigma(ksize: Tensor) -> Tensor:
-    """The sigma OpenCV derives from an odd kernel size when given sigma 0."""
-    return 0.3 * ((ksize - 1) * 0.5 - 1) + 0.8
-
-
-def gaussian_bands(sigma: Tensor, radius: Tensor, n: int) -> Tensor:
-    """(k, n, n) banded matrices K with (K x)[i] = sum_j g(i - j) x[j]: a Gaussian of `sigma` truncated
-    at `radius` (per sample), normalised to sum 1, zero outside the signal."""
-    taps = torch.arange(-n + 1, n, device=sigma.device, dtype=torch.float32)  # offsets i - j
-    g = torch.exp(-(taps**2) / (2 * sigma.float().view(-1, 1) ** 2)) * (taps.abs() <= radius.float().floor().view(-1, 1))
-    g = g / g.sum(1, keepdim=True)  # (k, 2n - 1): the 1-D kernels, then laid out as bands
-    idx = torch.arange(n, device=sigma.device)
-    return g[:, idx[:, None] - idx[None, :] + n - 1]
-
-
-def separable_blur(x: Tensor, ky: Tensor, kx: Tensor) -> Tensor:
-    """x (k, H, W) blurred by per-sample banded matrices ky (k, H, H) and kx (k, W, W) (or shared (H, H))."""
-    if kx.ndim == 2:
-        out = (x.reshape(-1, x.shape[-1]) @ kx.T).view_as(x)
-        return ky @ out
-    return torch.bmm(ky, torch.bmm(x, kx.transpose(1, 2)))
-
-
-class SelfBlend(nn.Module):
+class SelfBlend(_Seeded):
     """The SBI stage (module docstring). No parameters; its random stream restarts with `reseed`."""
 
+    cpu_chunk = 8  # rows per CPU chunk: a chunk's window stays in a core's L2 cache
+
     def __init__(self, cfg: SBIConfig, seed: int = 0) -> None:
-        super().__init__()
+        super().__init__(seed)
         self.cfg = cfg
-        self.seed = int(seed)
-        self._gens: dict[str, torch.Generator] = {}
-
-    def reseed(self, seed: int) -> None:
-        self.seed = int(seed)
-        self._gens.clear()
-
-    def generator(self, device: torch.device) -> torch.Generator:
-        key = str(device)
-        if key not in self._gens:
-            self._gens[key] = torch.Generator(device=device).manual_seed(self.seed)
-        return self._gens[key]
 
     # -- row choice ----------------------------------------------------------------------------
     def choose_rows(self, label: Tensor, gen: torch.Generator) -> tuple[Tensor, Tensor]:
@@ -169,131 +152,192 @@ class SelfBlend(nn.Module):
         return fake_rows, (order[n : 2 * n] if self.cfg.paired else fake_rows)
 
     # -- the steps -----------------------------------------------------------------------------
-    def _jitter(self, x: Tensor, u: dict[str, Tensor]) -> Tensor:
-        """Colour then frequency jitter of x (k, 3, S, S) float on 0..255 (step 1)."""
-        c = self.cfg
-        k, _, s, _ = x.shape
-        shift = (u["rgb"] * 2 - 1) * c.rgb_shift * (u["p_rgb"] < c.p_rgb_shift)[:, None]  # (k, 3)
-        x = (x + shift.view(k, 3, 1, 1)).clamp_(0, 255)
-        alpha = 1 + (u["contrast"] * 2 - 1) * c.contrast
-        beta = (u["brightness"] * 2 - 1) * c.brightness * 255
-        x = x.mul_(alpha.view(k, 1, 1, 1)).add_(beta.view(k, 1, 1, 1)).clamp_(0, 255)
-        down = u["p_down"] < c.p_downscale
-        factor = torch.tensor(c.downscale, device=x.device)[(u["factor"] * len(c.downscale)).long().clamp(max=len(c.downscale) - 1)]
-        for f in c.downscale:  # one group per factor, vectorised inside it
-            idx = (down & (factor == f)).nonzero()[:, 0]
-            if idx.numel():
-                small = F.interpolate(x[idx], size=(s // f, s // f), mode="nearest")
-                x[idx] = F.interpolate(small, size=(s, s), mode="bilinear", align_corners=False)
-        idx = (~down).nonzero()[:, 0]
-        if idx.numel():
-            # (1-a) I + a [[-1,-1,-1],[-1,8+L,-1],[-1,-1,-1]] = (1 + a(8+L)) I - 9a box3 (albumentations Sharpen)
-            lo, hi = c.sharpen_alpha
-            a = (lo + (hi - lo) * u["sharp_a"][idx]).view(-1, 1, 1, 1)
-            lo, hi = c.sharpen_lightness
-            light = (lo + (hi - lo) * u["sharp_l"][idx]).view(-1, 1, 1, 1)
-            xs = x[idx]
-            p = F.pad(xs, (1, 1, 1, 1), mode="reflect")
-            p = p[..., :-2] + p[..., 1:-1] + p[..., 2:]
-            box9 = p[:, :, :-2] + p[:, :, 1:-1] + p[:, :, 2:]  # 3x3 sums by shifted adds
-            x[idx] = ((1 + a * (8 + light)) * xs - a * box9).clamp_(0, 255)
-        return x
+    def _draws(self, k: int, gen: torch.Generator, dev: torch.device) -> dict[str, Tensor]:
+        draws = torch.rand((len(DRAWS) + 5, k), generator=gen, device=dev)  # one fixed order per batch
+        u = dict(zip(DRAWS, draws))
+        u["rgb"] = draws[len(DRAWS) : len(DRAWS) + 3].T  # (k, 3)
+        u["translate"] = draws[len(DRAWS) + 3 :].T  # (k, 2)
+        return u
 
-    def _geometry(self, u: dict[str, Tensor], s: int) -> tuple[Tensor, Tensor]:
-        """Per-sample scale (k,) and translation (k, 2) in normalised units (step 2)."""
+    def _geometry(self, u: dict[str, Tensor]) -> tuple[Tensor, Tensor]:
+        """Per-sample scale (n,) and translation (n, 2) (x, y) in normalised units (step 2)."""
         c = self.cfg
         lo, hi = c.scale
         scale = lo + (hi - lo) * u["scale"]
         t = (u["translate"] * 2 - 1) * torch.tensor(c.translate, device=scale.device) * 2  # fraction -> [-1, 1] units
         return scale, t
 
-    def _elastic(self, k: int, s: int, q: float, gen: torch.Generator, dev: torch.device) -> Tensor:
-        """(k, S, S, 2) displacement in normalised units (step 3)."""
+    def _elastic(self, n: int, s: int, step: int, gen: torch.Generator, dev: torch.device) -> tuple[Tensor, int]:
+        """(n, 2, s / cell, s / cell) displacement (x, y) in canvas px on a grid of every `cell`-th
+        pixel (a multiple of `step`), and cell (step 3). White noise on that grid, scaled by 1 / cell
+        and blurred by sigma / cell: the same variance and correlation length as the canvas-resolution
+        field, cell^2 times fewer draws; read bilinearly between grid points."""
         c = self.cfg
-        noise = torch.rand((k * 2, s, s), generator=gen, device=dev).mul_(2).sub_(1)
-        sigma = torch.tensor([c.elastic_sigma * q], device=dev)
-        band = gaussian_bands(sigma, 4 * sigma, s)[0]
-        field = separable_blur(noise, band, band).mul_(c.elastic_alpha * q * 2 / s)  # px -> normalised
-        return field.view(k, 2, s, s).permute(0, 2, 3, 1)
+        q = s / 256
+        sigma = c.elastic_sigma * q
+        cells = [f for f in (4, 2, 1) if s % f == 0 and f % step == 0]
+        cell = next((f for f in cells if sigma / f >= 1.5), cells[-1])
+        nc = s // cell
+        noise = torch.rand((n * 2, nc, nc), generator=gen, device=dev).mul_(2 / cell).sub_(1 / cell)
+        sc = torch.tensor([sigma / cell], device=dev)
+        field = separable_blur(noise, gaussian_bands(sc, 4 * sc, nc)[0])
+        return field.mul_(c.elastic_alpha * q).view(n, 2, nc, nc), cell
 
-    def _blend_mask(self, mask: Tensor, u: dict[str, Tensor], q: float) -> Tensor:
-        """(k, S, S) binary warped mask -> blend weight in [0, 1] (step 4, ratio included)."""
+    @staticmethod
+    def _field_on(field: Tensor, up: int, ys: tuple[int, int], xs: tuple[int, int]) -> Tensor:
+        """The field's bilinear upscale by `up` (align_corners=False), only on the mask-grid rows ys and
+        columns xs: the coarse window around them, upscaled, cut (the same values as the whole)."""
+        if up == 1:
+            return field[:, :, ys[0] : ys[1], xs[0] : xs[1]].clone()
+        nc = field.shape[-1]
+        cy, cx = (max(lo // up - 1, 0) for lo in (ys[0], xs[0]))
+        sub = field[:, :, cy : min(-(-ys[1] // up) + 1, nc), cx : min(-(-xs[1] // up) + 1, nc)]
+        sub = F.interpolate(sub, scale_factor=up, mode="bilinear", align_corners=False)
+        return sub[:, :, ys[0] - cy * up : ys[1] - cy * up, xs[0] - cx * up : xs[1] - cx * up]
+
+    def _blend_mask(self, mask: Tensor, u: dict[str, Tensor], px: float) -> Tensor:
+        """(n, h, w) binary warped mask -> blend weight in [0, 1] (step 4, ratio included); `px` is
+        mask-grid pixels per pixel of a 256 canvas. Zero beyond the mask's window."""
         c = self.cfg
-        k, s, _ = mask.shape
+        n, h, w = mask.shape
         dev = mask.device
 
         def odd(lohi: tuple[int, ...], v: Tensor) -> Tensor:  # random.randrange(lo, hi + 1, 2)
             lo, hi = lohi
-            n = (hi - lo) // 2 + 1
-            return lo + 2 * (v * n).long().clamp(max=n - 1).float()
+            count = (hi - lo) // 2 + 1
+            return lo + 2 * (v * count).long().clamp(max=count - 1)
 
-        lo, hi = c.mask_size
-        size_h = (lo + ((hi - lo + 1) * u["size_h"]).floor().clamp(max=hi - lo)) * q
-        size_w = (lo + ((hi - lo + 1) * u["size_w"]).floor().clamp(max=hi - lo)) * q
-        fy, fx = s / size_h, s / size_w  # canvas px per mask-space px
-        k1, k2 = odd(c.kernel1, u["k1"]) * q, odd(c.kernel2, u["k2"]) * q
-        lo, hi = c.sigma2
-        sigma2 = (lo + ((hi - lo + 1) * u["sigma2"]).floor().clamp(max=hi - lo)) * q
-        s1 = opencv_sigma(k1)
-        m = separable_blur(mask, gaussian_bands(s1 * fy, (k1 // 2) * fy, s), gaussian_bands(s1 * fx, (k1 // 2) * fx, s))
-        top = m.amax((1, 2), keepdim=True).clamp_min(1e-12)
-        eroded = (m >= top * (1 - 1e-5)).float()  # SBI: m / max, then m[m < 1] = 0
+        def whole(lohi: tuple[float, ...], v: Tensor) -> Tensor:  # random.randint(lo, hi)
+            lo, hi = lohi
+            return lo + ((hi - lo + 1) * v).floor().clamp(max=hi - lo)
+
+        # SBI works on the mask resized to (h, w): its pixel is 256 / h canvas pixels (x px on the grid)
+        gy, gx = (256 * px / whole(c.mask_size, u[key]) for key in ("size_h", "size_w"))
+        k1, k2 = odd(c.kernel1, u["k1"]) // 2, odd(c.kernel2, u["k2"]) // 2  # kernel radii
+        eroded = erode_rect(mask, (k1 * gy).round().long(), (k1 * gx).round().long())
         empty = eroded.sum((1, 2)) == 0
-        eroded = torch.where(empty.view(k, 1, 1), mask, eroded)
-        m = separable_blur(eroded, gaussian_bands(sigma2 * fy, (k2 // 2) * fy, s),
-                           gaussian_bands(sigma2 * fx, (k2 // 2) * fx, s))
+        eroded = torch.where(empty.view(n, 1, 1), mask, eroded)
+        sigma2 = whole(c.sigma2, u["sigma2"])
+        ky = gaussian_bands(sigma2 * gy, (k2 * gy).round(), h)
+        kx = gaussian_bands(sigma2 * gx, (k2 * gx).round(), w)
+        m = torch.bmm(torch.bmm(ky, eroded), kx.transpose(1, 2))  # one banded product per sample and axis
         m = m / m.amax((1, 2), keepdim=True).clamp_min(1e-12)
         ratios = torch.tensor(c.blend_ratios, device=dev)
         ratio = ratios[(u["ratio"] * len(ratios)).long().clamp(max=len(ratios) - 1)]
-        return (m * ratio.view(k, 1, 1)).clamp_(0, 1)
+        return (m * ratio.view(n, 1, 1)).clamp_(0, 1)
+
+    def _reach(self, s: int) -> float:
+        """Canvas px the second blur can spread a mask (its widest kernel at SBI's smallest mask size)."""
+        return (max(self.cfg.kernel2) // 2) * 256 / min(self.cfg.mask_size) * s / 256
 
     @staticmethod
-    def support_box(m: Tensor) -> tuple[Tensor, Tensor]:
-        """Bounding boxes (k, 4) x0y0x1y1 (pixel edges) of m > 0 (k, S, S), and which are non-empty."""
-        s = m.shape[-1]
-        on = m > 0
-        cols, rows = on.any(1), on.any(2)  # (k, S)
-        ar = torch.arange(s, device=m.device)
-        x0 = torch.where(cols, ar, s).amin(1)
-        x1 = torch.where(cols, ar + 1, 0).amax(1)
-        y0 = torch.where(rows, ar, s).amin(1)
-        y1 = torch.where(rows, ar + 1, 0).amax(1)
-        return torch.stack([x0, y0, x1, y1], 1).float(), cols.any(1)
+    def _landing(lo: int, hi: int, scale: Tensor, t: Tensor, s: int) -> tuple[float, float]:
+        """Canvas px range where pixels [lo, hi) of one axis land under A (every row of the chunk)."""
+        ends = torch.tensor([lo - 1.0, hi], device=scale.device)  # bilinear reach of the edges
+        moved = (((ends + 0.5) * (2 / s) - 1)[None] * scale[:, None] + t[:, None] + 1) * (s / 2) - 0.5
+        return float(moved.min()), float(moved.max())
 
-    def blend(self, image: Tensor, face_mask: Tensor, gen: torch.Generator) -> Blend:
-        """Self-blend k frames: image (k, 3, S, S) uint8, face_mask (k, 1, S, S) -> Blend."""
-        c = self.cfg
+    def _blend_chunk(self, image: Tensor, face_mask: Tensor, u: dict[str, Tensor], gen: torch.Generator,
+                     out: Blend) -> None:  # fmt: skip
+        """Self-blend the chunk's rows into `out`'s row views (fake holds the real frames on entry)."""
+        n, _, s, _ = image.shape
+        dev = image.device
+        step = MASK_STEP if s % MASK_STEP == 0 else 1
+        r = s // step
+        hull = face_mask[:, 0]
+        (hy0, hy1), (hx0, hx1) = span(hull.amax(2).amax(0) > 0), span(hull.amax(1).amax(0) > 0)
+        if hy1 == hy0:
+            return
+        # steps 2-3 on the mask grid, only on the crop where the moved hull can land: M(A^-1(p + d(p)))
+        scale, t = self._geometry(u)
+        field, cell = self._elastic(n, s, step, gen, dev)
+        margin = float(field.abs().amax()) + self._reach(s) + 2 * step
+        crop = []
+        for (lo, hi), tn in (((hy0, hy1), t[:, 1]), ((hx0, hx1), t[:, 0])):
+            a, b = self._landing(lo, hi, scale, tn, s)
+            crop.append((max(int((a - margin + 0.5) / step - 0.5), 0), min(int((b + margin + 0.5) / step + 0.5) + 1, r)))
+        (gy0, gy1), (gx0, gx1) = crop
+        d = self._field_on(field, cell // step, crop[0], crop[1])  # (n, 2, h, w) canvas px
+        cy0, cy1, cx0, cx1 = max(hy0 - 1, 0), min(hy1 + 1, s), max(hx0 - 1, 0), min(hx1 + 1, s)
+        grid = []
+        for axis, (g0, g1, c0, c1, tn) in enumerate(((gx0, gx1, cx0, cx1, t[:, 0]), (gy0, gy1, cy0, cy1, t[:, 1]))):
+            p = (torch.arange(g0, g1, device=dev) + 0.5) * step - 0.5  # canvas px of the grid points
+            p = p.view(1, 1, -1) if axis == 0 else p.view(1, -1, 1)
+            # A^-1 in canvas px is src = P / scale + off; then normalised for the hull's crop [c0, c1)
+            off = (0.5 - s / 2 - tn * s / 2) / scale + s / 2 - 0.5
+            a, b = 2 / ((c1 - c0) * scale), (off - c0 + 0.5) * 2 / (c1 - c0) - 1
+            grid.append(d[:, axis].add(p).mul_(a.view(n, 1, 1)).add_(b.view(n, 1, 1)))
+        hull_crop = torch.empty((n, 1, cy1 - cy0, cx1 - cx0), device=dev).copy_(face_mask[:, :, cy0:cy1, cx0:cx1])
+        moved = F.grid_sample(hull_crop, torch.stack(grid, -1), mode="bilinear", padding_mode="zeros", align_corners=False)
+        mask = (moved[:, 0] > 0.5).float()
+        m = self._blend_mask(mask, u, s / 256 / step)
+        # the window around every blend mask of the chunk, one zero grid row/column beyond it
+        (ya, yb), (xa, xb) = span(m.amax(2).amax(0) > 0), span(m.amax(1).amax(0) > 0)
+        if yb > ya:
+            h, w = m.shape[1:]
+            ya, xa, yb, xb = max(ya - 1, 0), max(xa - 1, 0), min(yb + 1, h), min(xb + 1, w)
+            weight = m[:, ya:yb, xa:xb]
+            if step > 1:
+                weight = F.interpolate(weight[:, None], scale_factor=step, mode="bilinear", align_corners=False)[:, 0]
+            y0, x0 = (gy0 + ya) * step, (gx0 + xa) * step
+            h, w = weight.shape[1:]
+            box, ok = support_box(weight)
+            out.box.copy_(box + torch.tensor([x0, y0, x0, y0], device=dev))
+            out.ok.copy_(ok)
+            out.fake[:, :, y0 : y0 + h, x0 : x0 + w] = self._pixels(image, u, scale, t, weight, y0, x0).round_()
+            if out.weight is not None:
+                out.weight[:, y0 : y0 + h, x0 : x0 + w] = weight
+        if out.source is not None:  # the figure's columns, on the whole canvas
+            full = torch.arange(s, device=dev)
+            out.source.copy_(jittered_at(image, u, self._moved(full, scale, t[:, 1], s), self._moved(full, scale, t[:, 0], s), self.cfg))  # fmt: skip
+            grid_mask = torch.zeros((n, 1, r, r), device=dev)
+            grid_mask[:, 0, gy0:gy1, gx0:gx1] = mask
+            out.mask.copy_(F.interpolate(grid_mask, scale_factor=step, mode="nearest")[:, 0] if step > 1 else grid_mask[:, 0])
+
+    @staticmethod
+    def _moved(p: Tensor, scale: Tensor, t: Tensor, s: int) -> Tensor:
+        """Canvas pixel coordinates A^-1 p (n, len(p)) of canvas pixels p along one axis."""
+        un = (p.float() + 0.5) * (2 / s) - 1
+        return ((un[None] - t[:, None]) / scale[:, None] + 1) * (s / 2) - 0.5
+
+    def _pixels(self, image: Tensor, u: dict[str, Tensor], scale: Tensor, t: Tensor, weight: Tensor,
+                y0: int, x0: int) -> Tensor:  # fmt: skip
+        """Step 5 on the window at (y0, x0) of weight's size: target + weight x (source - target)."""
+        n, _, s, _ = image.shape
+        h, w = weight.shape[1:]
+        ys, xs = torch.arange(y0, y0 + h, device=image.device), torch.arange(x0, x0 + w, device=image.device)
+        sy, sx = self._moved(ys, scale, t[:, 1], s), self._moved(xs, scale, t[:, 0], s)
+        source = jittered_at(image, u, sy, sx, self.cfg)
+        target = torch.empty((n, 3, h, w), device=image.device).copy_(image[:, :, y0 : y0 + h, x0 : x0 + w])
+        swap = (u["p_target"] < self.cfg.p_target_jitter).nonzero()[:, 0]
+        if swap.numel():  # SBI's other half: the jittered frame is the target, the real one moves
+            source[swap] = real_at(image[swap], sy[swap], sx[swap])
+            k = swap.numel()
+            target[swap] = jittered_at(image[swap], rows_of(u, swap), ys.float().expand(k, h), xs.float().expand(k, w), self.cfg)
+        return torch.lerp(target, source, weight[:, None])
+
+    def blend(self, image: Tensor, face_mask: Tensor, gen: torch.Generator, keep: bool = False) -> Blend:
+        """Self-blend k frames: image (k, 3, S, S) uint8, face_mask (k, 1, S, S) -> Blend (with the
+        weight, source and moved hull on the whole canvas when `keep`)."""
         k, _, s, _ = image.shape
         dev = image.device
-        q = s / 256
-        names = ("p_target", "p_rgb", "contrast", "brightness", "p_down", "factor", "sharp_a", "sharp_l", "scale",
-                 "size_h", "size_w", "k1", "k2", "sigma2", "ratio")  # fmt: skip
-        draws = torch.rand((len(names) + 5, k), generator=gen, device=dev)  # one fixed order per batch
-        u = dict(zip(names, draws))
-        u["rgb"] = draws[len(names) : len(names) + 3].T  # (k, 3)
-        u["translate"] = draws[len(names) + 3 :].T  # (k, 2)
-        field = self._elastic(k, s, q, gen, dev)
+        u = self._draws(k, gen, dev)
+        fake = self.output("fake", (k, 3, s, s), dev, torch.uint8).copy_(image)  # a reused buffer: no page faults
+        out = Blend(fake, torch.zeros((k, 4), device=dev),
+                    torch.zeros(k, dtype=torch.bool, device=dev),
+                    *((torch.zeros((k, s, s), device=dev), torch.zeros((k, 3, s, s), device=dev),
+                       torch.zeros((k, s, s), device=dev)) if keep else ()))  # fmt: skip
+        spans = self._spans(k, dev)
+        gens = self._chunk_generators(gen, len(spans), dev)
 
-        real = image.float()
-        jittered = self._jitter(real.clone(), u)
-        swap = u["p_target"] < c.p_target_jitter
-        source, target = jittered, real
-        if swap.any():
-            sw = swap.view(k, 1, 1, 1)
-            source, target = torch.where(sw, real, jittered), torch.where(sw, jittered, real)
+        def chunk(i: int) -> None:
+            rows = slice(*spans[i])
+            part = Blend(*(None if v is None else v[rows] for v in out))
+            self._blend_chunk(image[rows], face_mask[rows], rows_of(u, rows), gens[i], part)
 
-        scale, t = self._geometry(u, s)
-        base = F.affine_grid(torch.eye(2, 3, device=dev).expand(1, 2, 3), [1, 1, s, s], align_corners=False)
-        grid_src = (base - t.view(k, 1, 1, 2)) / scale.view(k, 1, 1, 1)  # source moved by A
-        source = F.grid_sample(source, grid_src, mode="bilinear", padding_mode="zeros", align_corners=False)
-        grid_mask = (base + field - t.view(k, 1, 1, 2)) / scale.view(k, 1, 1, 1)  # M(A^-1(p + d(p)))
-        mask = F.grid_sample(face_mask.float(), grid_mask, mode="bilinear", padding_mode="zeros", align_corners=False)
-        mask = (mask[:, 0] > 0.5).float()
-
-        m = self._blend_mask(mask, u, q)
-        fake = target + m[:, None] * (source - target)
-        box, ok = self.support_box(m)
-        return Blend(fake.round_().clamp_(0, 255).to(torch.uint8), m, box, ok, source, mask)
+        with self._cpu_single_threaded(dev) as threads:
+            self._run(chunk, len(spans), dev, threads)
+        return out
 
     @torch.no_grad()
     def forward(self, batch: dict[str, Any], keep_mask: bool = False) -> dict[str, Any]:
@@ -311,7 +355,8 @@ class SelfBlend(nn.Module):
         has_box = torch.zeros(b, dtype=torch.bool, device=dev)
         weight = torch.zeros((b, 1, s, s), device=dev) if keep_mask else None
         if fake_rows.numel():
-            fake, m, rbox, ok = self.blend(image[from_rows], batch["face_mask"][from_rows].to(dev), gen)[:4]
+            res = self.blend(image[from_rows], batch["face_mask"][from_rows].to(dev), gen, keep=keep_mask)
+            ok = res.ok
             rows, src = fake_rows[ok], from_rows[ok]  # an empty blend mask leaves its row real
             if self.cfg.paired:  # the pseudo-fake row takes everything of the frame it is made from
                 for key, v in batch.items():
@@ -320,12 +365,12 @@ class SelfBlend(nn.Module):
                         v[rows] = v[src]
                         out[key] = v
             new = image.clone(memory_format=torch.contiguous_format)
-            new[rows] = fake[ok]
+            new[rows] = res.fake[ok]
             label = label.clone()
             label[rows] = 1
-            box[rows], has_box[rows] = rbox[ok], True
+            box[rows], has_box[rows] = res.box[ok], True
             if weight is not None:
-                weight[rows] = m[ok, None]
+                weight[rows] = res.weight[ok, None]
             out["image"] = new
             if "has_source" in out:  # a pseudo-fake has no source frame: MFS leaves it alone
                 hs = out["has_source"].clone()
@@ -339,78 +384,10 @@ class SelfBlend(nn.Module):
         return out
 
 
-# -- figure: python -m iid.augment.sbi store=<store_root>/<dataset>/<split> out=fig.png [n=6] [seed=0] ---
-COLUMNS = ("real frame", "source (jittered, moved)", "hull warped + blend mask", "pseudo-fake + box",
-           "after DA + box")  # fmt: skip
-
-
-def load_real_batch(store: Any, n: int, seed: int) -> dict[str, Tensor]:
-    """n real rows of a frame store at random (seeded), as a DataModule batch (docs/interfaces.md)."""
-    import numpy as np
-
-    rows = np.flatnonzero(store.label == 0)
-    if len(rows) == 0:
-        raise UserError(f"{store.path}: no real frames to self-blend")
-    rows = np.sort(np.random.default_rng(seed).choice(rows, size=min(n, len(rows)), replace=False))
-    nb = store.read_batch(rows)
-    return {
-        "image": torch.from_numpy(np.ascontiguousarray(nb["image"].transpose(0, 3, 1, 2))),
-        "source": torch.from_numpy(np.ascontiguousarray(nb["source"].transpose(0, 3, 1, 2))),
-        "face_mask": torch.from_numpy(np.ascontiguousarray(nb["face_mask"]))[:, None],
-        "landmarks": torch.from_numpy(np.asarray(nb["landmarks"], dtype=np.float32)),
-        "label": torch.from_numpy(nb["label"]),
-        "has_source": torch.from_numpy(nb["has_source"]),
-    }
-
-
-def render(batch: dict[str, Tensor], out: Path, seed: int = 0, node: Any = None) -> Path:
-    """Self-blend every row of a batch of real frames (SBI's defaults, or the `sbi` node given) and draw
-    one row per frame: the frame, the moved source, the warped hull (contour) over the blend mask, the
-    pseudo-fake with its artifact box, and the train transform's output (DA on) with the warped box."""
-    from iid.figures import draw_box, pyplot, save_grid
-
-    plt = pyplot()
-
-    from iid.augment.pipeline import build_train_transform
-    from iid.settings import plain
-
-    cfg = sbi_config({**plain(node), "fake_share": 1.0, "paired": False, "enabled": True})
-    stage = SelfBlend(cfg, seed)
-    b, _, s, _ = batch["image"].shape
-    res = stage.blend(batch["image"], batch["face_mask"], stage.generator(batch["image"].device))
-    fake = dict(batch, image=res.fake, label=torch.ones(b, dtype=torch.long), has_source=torch.zeros(b, dtype=torch.bool),
-                artifact_box_canvas=res.box, has_artifact_box=res.ok)  # fmt: skip
-    aug = build_train_transform({"enabled": False}, {}, seed=seed)(fake)
-    o = (s - 224) // 2
-    crop = (slice(o, o + 224), slice(o, o + 224))
-
-    fig, axes = plt.subplots(b, len(COLUMNS), figsize=(2.0 * len(COLUMNS), 2.0 * b), squeeze=False)
-    for i in range(b):
-        ax = axes[i]
-        ax[0].imshow(batch["image"][i].permute(1, 2, 0).numpy()[crop])
-        ax[1].imshow((res.source[i].permute(1, 2, 0).numpy() / 255).clip(0, 1)[crop])
-        ax[2].imshow(res.weight[i].numpy()[crop], cmap="gray", vmin=0, vmax=1)
-        ax[2].contour(res.mask[i].numpy()[crop], levels=[0.5], colors="cyan", linewidths=1)
-        ax[3].imshow(res.fake[i].permute(1, 2, 0).numpy()[crop])
-        if bool(res.ok[i]):
-            draw_box(ax[3], res.box[i] - o, "lime")
-        ax[4].imshow(aug["image"][i].permute(1, 2, 0).numpy().clip(0, 1))
-        if bool(aug["has_box"][i]):
-            draw_box(ax[4], aug["boxes"][i] * 224, "lime")
-        ax[0].set_ylabel(f"ratio {float(res.weight[i].max()):.2f}", fontsize=8)
-    return save_grid(fig, axes, out, COLUMNS)
-
-
-def show(cfg: Any) -> Path:
-    from iid.augment.show import ShowArgs, open_store
-
-    a = settings(ShowArgs, "sbi_show", cfg)  # the MFS figure's arguments: store, out, n, seed
-    out = render(load_real_batch(open_store(a.store), a.n, a.seed), Path(a.out), a.seed)
-    print(f"wrote {out}")
-    return out
-
-
 def main(argv: list[str] | None = None) -> None:
+    """python -m iid.augment.sbi store=<store_root>/<dataset>/<split> out=fig.png [n=6] [seed=0]: the
+    SBI figure (iid.augment.sbi_show)."""
+    from iid.augment.sbi_show import show
     from iid.engine.cli import hydra_entry
 
     hydra_entry("sbi_show", show, argv)

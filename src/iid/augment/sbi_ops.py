@@ -1,0 +1,84 @@
+"""Batched image operations of the SBI stage (iid.augment.sbi), each with per-sample parameters and no
+loop over samples: Gaussian kernels as banded matrices, rectangle erosion, bilinear sampling at separable
+coordinates, and the support box of a mask. (iid.augment.filters has the fixed-parameter kin that
+MFS uses: one sigma or radius for the whole batch.)
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+
+def gaussian_taps(sigma: Tensor, radius: Tensor, reach: int) -> Tensor:
+    """(k, 2 reach + 1) 1-D Gaussian kernels of `sigma`, zero beyond each sample's integer `radius`
+    (<= reach), normalised to sum 1."""
+    taps = torch.arange(-reach, reach + 1, device=sigma.device, dtype=torch.float32)
+    g = torch.exp(-(taps**2) / (2 * sigma.float().view(-1, 1) ** 2)) * (taps.abs() <= radius.view(-1, 1))
+    return g / g.sum(1, keepdim=True)
+
+
+def toeplitz(taps: Tensor) -> Tensor:
+    """(k, n, n) symmetric Toeplitz matrices T[i, j] = taps[n - 1 + i - j] from symmetric taps
+    (k, 2n - 1): a strided view of the taps (row i' = n-1-i starts at offset i'), flipped once."""
+    k, length = taps.shape
+    n = (length + 1) // 2
+    taps = taps.contiguous()
+    return taps.as_strided((k, n, n), (length, 1, 1), taps.storage_offset()).flip(1)
+
+
+def gaussian_bands(sigma: Tensor, radius: Tensor, n: int) -> Tensor:
+    """(k, n, n) banded matrices K with (K x)[i] = sum_j g(i - j) x[j]: a Gaussian of `sigma` truncated
+    at `radius` (per sample), normalised to sum 1, zero outside the signal."""
+    return toeplitz(gaussian_taps(sigma, radius.float().floor(), n - 1))
+
+
+def box_bands(radius: Tensor, n: int) -> Tensor:
+    """(k, n, n) 0/1 banded matrices B[i, j] = |i - j| <= radius (per sample): B x is a moving sum."""
+    taps = torch.arange(-n + 1, n, device=radius.device).abs()
+    return toeplitz((taps <= radius.view(-1, 1)).float())
+
+
+def separable_blur(x: Tensor, band: Tensor) -> Tensor:
+    """x (k, H, W) blurred along both axes by one shared banded matrix (H = W = n, band (n, n))."""
+    out = (x.reshape(-1, x.shape[-1]) @ band.T).view_as(x)
+    return band @ out
+
+
+def erode_rect(x: Tensor, radius_y: Tensor, radius_x: Tensor) -> Tensor:
+    """Binary erosion of x (k, H, W) {0, 1} by a (2 ry + 1) x (2 rx + 1) rectangle per sample, outside
+    counting as 0: a pixel stays 1 only if its whole rectangle is 1 (what "blur with a k x k Gaussian,
+    keep the maximum" does). The rectangle's counts as two banded products."""
+    _, h, w = x.shape
+    count = torch.bmm(torch.bmm(box_bands(radius_y, h), x), box_bands(radius_x, w))
+    full = ((2 * radius_y + 1) * (2 * radius_x + 1)).view(-1, 1, 1)
+    return (count > full - 0.5).to(x.dtype)
+
+
+def sample_at(image: Tensor, y: Tensor, x: Tensor) -> Tensor:
+    """Bilinear samples of image (k, C, h, w) at the separable pixel coordinates y (k, H), x (k, W)
+    (pixel centres at integers, zero outside): (k, C, H, W)."""
+    k, _, h, w = image.shape
+    gy = ((y + 0.5) * (2 / h) - 1).view(k, -1, 1).expand(k, y.shape[1], x.shape[1])
+    gx = ((x + 0.5) * (2 / w) - 1).view(k, 1, -1).expand(k, y.shape[1], x.shape[1])
+    grid = torch.stack([gx, gy], -1)
+    return F.grid_sample(image, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+
+
+def support_box(m: Tensor) -> tuple[Tensor, Tensor]:
+    """Bounding boxes (k, 4) x0y0x1y1 (pixel edges) of m > 0 (k, H, W) for m >= 0, and which are non-empty."""
+    _, h, w = m.shape
+    cols, rows = m.amax(1) > 0, m.amax(2) > 0  # (k, W), (k, H)
+    ax, ay = torch.arange(w, device=m.device), torch.arange(h, device=m.device)
+    x0 = torch.where(cols, ax, w).amin(1)
+    x1 = torch.where(cols, ax + 1, 0).amax(1)
+    y0 = torch.where(rows, ay, h).amin(1)
+    y1 = torch.where(rows, ay + 1, 0).amax(1)
+    return torch.stack([x0, y0, x1, y1], 1).float(), cols.any(1)
+
+
+def span(on: Tensor) -> tuple[int, int]:
+    """First and one-past-last index where the 1-D bool tensor is True ((0, 0) if none)."""
+    idx = on.nonzero()
+    return (int(idx[0]), int(idx[-1]) + 1) if idx.numel() else (0, 0)
