@@ -187,21 +187,23 @@ class _Seeded(nn.Module):
             ws = self._ws[key] = torch.empty(shape, device=device)
         return ws[: shape[0]]
 
-    def output(self, name: str, shape: tuple[int, ...], device: torch.device, dtype=torch.float32) -> torch.Tensor:
+    def output(self, name: str, shape: tuple[int, ...], device: torch.device, dtype=torch.float32,
+               layout: torch.memory_format = torch.contiguous_format) -> torch.Tensor:  # fmt: skip
         """A tensor for an output of the transform. On CPU the previous call's buffer is handed out
         again once nothing outside this module references it any more (its storage's use count is
         back to ours): a fresh 77 MB tensor costs ~40 ms of page faults here, more than warping into
         it. Handed out as a view, so a caller that keeps the output keeps it from being reused."""
         if device.type != "cpu" or _use_count is None:
-            return torch.empty(shape, dtype=dtype, device=device)
+            return torch.empty(shape, dtype=dtype, device=device, memory_format=layout)
         held = self._outs.get(name)
         if held is not None:
             buf, ours = held
-            if buf.shape == shape and buf.dtype == dtype and _use_count(buf) == ours:
-                return buf.view(shape)
-        buf = torch.empty(shape, dtype=dtype)
+            if (buf.shape == shape and buf.dtype == dtype and buf.is_contiguous(memory_format=layout)
+                    and _use_count(buf) == ours):  # fmt: skip
+                return buf.view_as(buf)
+        buf = torch.empty(shape, dtype=dtype, memory_format=layout)
         self._outs[name] = (buf, _use_count(buf))
-        return buf.view(shape)
+        return buf.view_as(buf)
 
     def generator(self, device: torch.device) -> torch.Generator:
         key = str(device)

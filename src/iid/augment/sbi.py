@@ -62,8 +62,8 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from iid.augment.pipeline import _Seeded
-from iid.augment.sbi_jitter import jittered_at, real_at, rows_of
-from iid.augment.sbi_ops import erode_rect, gaussian_bands, separable_blur, span, support_box
+from iid.augment.sbi_jitter import jittered_at, real_at, rows_of, suggest_layout
+from iid.augment.sbi_ops import erode_rect, float_window, gaussian_bands, separable_blur, span, support_box
 from iid.errors import UserError
 from iid.settings import bounds, settings
 
@@ -308,7 +308,7 @@ class SelfBlend(_Seeded):
         ys, xs = torch.arange(y0, y0 + h, device=image.device), torch.arange(x0, x0 + w, device=image.device)
         sy, sx = self._moved(ys, scale, t[:, 1], s), self._moved(xs, scale, t[:, 0], s)
         source = jittered_at(image, u, sy, sx, self.cfg)
-        target = torch.empty((n, 3, h, w), device=image.device).copy_(image[:, :, y0 : y0 + h, x0 : x0 + w])
+        target = float_window(image, (y0, y0 + h), (x0, x0 + w))
         swap = (u["p_target"] < self.cfg.p_target_jitter).nonzero()[:, 0]
         if swap.numel():  # SBI's other half: the jittered frame is the target, the real one moves
             source[swap] = real_at(image[swap], sy[swap], sx[swap])
@@ -322,7 +322,8 @@ class SelfBlend(_Seeded):
         k, _, s, _ = image.shape
         dev = image.device
         u = self._draws(k, gen, dev)
-        fake = self.output("fake", (k, 3, s, s), dev, torch.uint8).copy_(image)  # a reused buffer: no page faults
+        # a reused buffer (no page faults) in the image's layout (a plain copy)
+        fake = self.output("fake", (k, 3, s, s), dev, torch.uint8, suggest_layout(image)).copy_(image)
         out = Blend(fake, torch.zeros((k, 4), device=dev),
                     torch.zeros(k, dtype=torch.bool, device=dev),
                     *((torch.zeros((k, s, s), device=dev), torch.zeros((k, 3, s, s), device=dev),

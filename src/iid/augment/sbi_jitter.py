@@ -12,10 +12,14 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from iid.augment.sbi_ops import sample_at
+from iid.augment.sbi_ops import float_window, sample_at
 
 if TYPE_CHECKING:
     from iid.augment.sbi import SBIConfig
+
+
+def suggest_layout(x: Tensor) -> torch.memory_format:
+    return torch.channels_last if x.is_contiguous(memory_format=torch.channels_last) else torch.contiguous_format
 
 
 def rows_of(u: dict[str, Tensor], idx: Any) -> dict[str, Tensor]:
@@ -65,9 +69,9 @@ def jittered_at(image: Tensor, u: dict[str, Tensor], y: Tensor, x: Tensor, c: SB
     n, _, s, _ = image.shape
     align = math.lcm(*c.downscale)
     (y0, y1), (x0, x1) = pre_window(y, s, align), pre_window(x, s, align)
-    pre = torch.empty((n, 3, y1 - y0, x1 - x0), device=image.device).copy_(image[:, :, y0:y1, x0:x1])
+    pre = float_window(image, (y0, y1), (x0, x1))
     colour(pre, u, c)
-    out = torch.empty((n, 3, y.shape[1], x.shape[1]), device=image.device)
+    out = torch.empty((n, 3, y.shape[1], x.shape[1]), device=image.device, memory_format=suggest_layout(pre))
     down = u["p_down"] < c.p_downscale
     pick = (u["factor"] * len(c.downscale)).long().clamp(max=len(c.downscale) - 1)
     factor = torch.tensor(c.downscale, device=image.device)[pick]
@@ -85,5 +89,5 @@ def real_at(image: Tensor, y: Tensor, x: Tensor) -> Tensor:
     """image (n, 3, S, S) uint8 sampled bilinearly at y (n, H), x (n, W): (n, 3, H, W) float."""
     s = image.shape[-1]
     (y0, y1), (x0, x1) = pre_window(y, s, 1), pre_window(x, s, 1)
-    pre = torch.empty((image.shape[0], 3, y1 - y0, x1 - x0), device=image.device).copy_(image[:, :, y0:y1, x0:x1])
+    pre = float_window(image, (y0, y1), (x0, x1))
     return sample_at(pre, y - y0, x - x0)

@@ -78,6 +78,14 @@ def support_box(m: Tensor) -> tuple[Tensor, Tensor]:
     return torch.stack([x0, y0, x1, y1], 1).float(), cols.any(1)
 
 
+def float_window(image: Tensor, ys: tuple[int, int], xs: tuple[int, int]) -> Tensor:
+    """image[:, :, y0:y1, x0:x1] (uint8) as a new float32 tensor in the image's memory layout: a
+    channels-last batch (the loader's) stays channels-last, so the copy does not transpose."""
+    window = image[:, :, ys[0] : ys[1], xs[0] : xs[1]]
+    layout = torch.channels_last if image.is_contiguous(memory_format=torch.channels_last) else torch.contiguous_format
+    return torch.empty(window.shape, device=image.device, memory_format=layout).copy_(window)
+
+
 def span(on: Tensor) -> tuple[int, int]:
     """First and one-past-last index where the 1-D bool tensor is True ((0, 0) if none)."""
     idx = on.nonzero()

@@ -28,16 +28,9 @@ def load_real_batch(store: Any, n: int, seed: int) -> dict[str, Tensor]:
     rows = np.flatnonzero(store.label == 0)
     if len(rows) == 0:
         raise UserError(f"{store.path}: no real frames to self-blend")
-    rows = np.sort(np.random.default_rng(seed).choice(rows, size=min(n, len(rows)), replace=False))
-    nb = store.read_batch(rows)
-    return {
-        "image": torch.from_numpy(np.ascontiguousarray(nb["image"].transpose(0, 3, 1, 2))),
-        "source": torch.from_numpy(np.ascontiguousarray(nb["source"].transpose(0, 3, 1, 2))),
-        "face_mask": torch.from_numpy(np.ascontiguousarray(nb["face_mask"]))[:, None],
-        "landmarks": torch.from_numpy(np.asarray(nb["landmarks"], dtype=np.float32)),
-        "label": torch.from_numpy(nb["label"]),
-        "has_source": torch.from_numpy(nb["has_source"]),
-    }
+    from iid.augment.show import read_rows
+
+    return read_rows(store, np.sort(np.random.default_rng(seed).choice(rows, size=min(n, len(rows)), replace=False)))
 
 
 def render(batch: dict[str, Tensor], out: Path, seed: int = 0, node: Any = None) -> Path:

@@ -47,7 +47,11 @@ def load_batch(store, n: int, seed: int) -> dict[str, torch.Tensor]:
     rows = np.flatnonzero((store.label == 1) & store.has_source)
     if len(rows) == 0:
         raise UserError(f"{store.path}: no fake frames with a source frame to show")
-    rows = np.random.default_rng(seed).choice(rows, size=min(n, len(rows)), replace=False)
+    return read_rows(store, np.random.default_rng(seed).choice(rows, size=min(n, len(rows)), replace=False))
+
+
+def read_rows(store, rows: np.ndarray) -> dict[str, torch.Tensor]:
+    """Rows of a frame store as a DataModule batch (docs/interfaces.md) for a figure."""
     np_batch = store.read_batch(rows)
     return {
         "image": torch.from_numpy(np.ascontiguousarray(np_batch["image"].transpose(0, 3, 1, 2))),
