@@ -15,6 +15,8 @@ random init) bf16 forward + backward + Adam step at the same batch size: the tra
 transform must hide behind (target: transform time < 1/5 of the step).
 --thp sets THP_MEM_ALLOC_ENABLE=1 (torch's CPU allocator then backs big tensors with huge pages);
 it must be set before the first big allocation.
+--stages also prints where the batched transform's time goes on one CPU thread: MFS (swap_faces),
+DA's warp (image and face mask) and DA's photometric ops, each timed around its call.
 """
 
 from __future__ import annotations
@@ -97,6 +99,37 @@ def resnet34_step(b: int, device: torch.device):
     return step
 
 
+def stage_times(tf, batch: dict, reps: int) -> dict[str, float]:
+    """Seconds per call of the transform and of its stages (one worker thread): each stage function
+    wrapped with a timer for the duration."""
+    import iid.augment.pipeline as pipeline
+
+    spent: dict[str, float] = {}
+
+    def timed(name: str, fn):
+        def run(*a, **k):
+            t0 = time.perf_counter()
+            try:
+                return fn(*a, **k)
+            finally:
+                spent[name] = spent.get(name, 0.0) + time.perf_counter() - t0
+        return run
+
+    saved = pipeline.swap_faces, pipeline.apply_photometric, tf._warp_chunk, tf.workers
+    pipeline.swap_faces = timed("MFS (swap_faces)", saved[0])
+    pipeline.apply_photometric = timed("DA photometric", saved[1])
+    tf._warp_chunk = timed("DA warp (image + face mask)", saved[2])
+    tf.workers = 1
+    try:
+        tf(batch)
+        spent.clear()
+        total = statistics.mean(_timed(lambda: tf(batch), torch.device("cpu")) for _ in range(reps))
+    finally:
+        pipeline.swap_faces, pipeline.apply_photometric, tf.workers = saved[0], saved[1], saved[3]
+        del tf._warp_chunk
+    return {"total": total, **{k: v / reps for k, v in spent.items()}}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--batch", type=int, default=128)
@@ -106,6 +139,7 @@ def main() -> None:
     ap.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     ap.add_argument("--fake-share", type=float, default=0.5)
     ap.add_argument("--thp", action="store_true", help="THP_MEM_ALLOC_ENABLE=1 for torch's CPU allocator")
+    ap.add_argument("--stages", action="store_true", help="also time MFS, DA warp and DA photometric on 1 thread")
     args = ap.parse_args()
     if args.thp:
         os.environ["THP_MEM_ALLOC_ENABLE"] = "1"
@@ -146,6 +180,11 @@ def main() -> None:
         print("  vs " + ", ".join(f"{n} threads {rate[n] / rate[lo]:.2f}x" for n in args.threads[1:])
               + f" the {lo}-thread rate")
     print(f"(medians of {args.reps}, interleaved; load average now {os.getloadavg()[0]:.2f})")
+    if args.stages:
+        torch.set_num_threads(1)
+        parts = stage_times(tf, batch, args.reps)
+        print(f"1 thread, per batch of {args.batch}: " + ", ".join(f"{k} {v * 1000:.0f} ms" for k, v in parts.items())
+              + f"; the {5}x target is {b / (5 * ref) * 1000:.0f} ms for all of it")
 
     if device.type == "cuda":
         dev_batch = {k: v.to(device) for k, v in batch.items()}

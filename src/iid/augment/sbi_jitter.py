@@ -82,8 +82,10 @@ def jittered_at(image: Tensor, u: dict[str, Tensor], y: Tensor, x: Tensor, c: SB
             out.index_copy_(0, idx, sample_at(small, (y[idx] - y0 + 0.5) / f - 0.5, (x[idx] - x0 + 0.5) / f - 0.5))
     idx = (~down).nonzero()[:, 0]
     if idx.numel():
-        out.index_copy_(0, idx, sample_at(sharpen(pre[idx], rows_of(u, idx), c), y[idx] - y0, x[idx] - x0))
+        sharp = sharpen(pre[idx], rows_of({key: u[key] for key in ("sharp_a", "sharp_l")}, idx), c)
+        out.index_copy_(0, idx, sample_at(sharp, y[idx] - y0, x[idx] - x0))
     return out
+
 
 def real_at(image: Tensor, y: Tensor, x: Tensor) -> Tensor:
     """image (n, 3, S, S) uint8 sampled bilinearly at y (n, H), x (n, W): (n, 3, H, W) float."""
