@@ -173,7 +173,7 @@ def test_photometric_per_sample_and_batched_agree():
 
 
 def test_worker_choice_follows_the_measured_speed():
-    from iid.augment.pipeline import _WorkerChoice
+    from iid.augment.chunks import _WorkerChoice
 
     c = _WorkerChoice()
     assert c.pick(1) == 1  # nothing to choose

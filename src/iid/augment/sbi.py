@@ -33,7 +33,7 @@ The face-hull mask is the batch's `face_mask` (the 68-landmark hull prepare stor
 pixels of a 256 canvas, scaled by S/256 for another canvas size.
 
 How it runs (the work per pseudo-fake is what a per-sample loader does, minus what cannot show):
-- on CPU in chunks of CPU_CHUNK rows (intermediates stay in the core's cache), on worker threads as
+- on CPU in chunks of 8 rows (intermediates stay in the core's cache), on worker threads as
   the train transform's chunks are (iid.augment.pipeline); on a GPU the batch is one chunk;
 - the mask (steps 2-4) is computed on a grid of every MASK_STEP-th canvas pixel and resized back
   bilinearly, as SBI computes it at a random size in [192, 256] and resizes it back; the elastic
@@ -61,7 +61,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from iid.augment.pipeline import _Seeded
+from iid.augment.chunks import ChunkedStage
 from iid.augment.sbi_jitter import jittered_at, real_at, rows_of, suggest_layout
 from iid.augment.sbi_ops import erode_rect, float_window, gaussian_bands, separable_blur, span, support_box
 from iid.errors import UserError
@@ -129,7 +129,7 @@ class Blend(NamedTuple):
     mask: Tensor | None = None  # (k, S, S) face hull after the affine + elastic } figure)
 
 
-class SelfBlend(_Seeded):
+class SelfBlend(ChunkedStage):
     """The SBI stage (module docstring). No parameters; its random stream restarts with `reseed`."""
 
     cpu_chunk = 8  # rows per CPU chunk: a chunk's window stays in a core's L2 cache
