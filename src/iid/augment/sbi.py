@@ -32,7 +32,8 @@ The face-hull mask is the batch's `face_mask` (the 68-landmark hull prepare stor
 81-point hull reaching the forehead 3 times in 4, and our stores hold 68 landmarks). Sizes are in
 pixels of a 256 canvas, scaled by S/256 for another canvas size.
 
-How it runs (the work per pseudo-fake is what a per-sample loader does, minus what cannot show):
+How it runs (the steps above; what differs from a per-sample loader is where, and at what resolution,
+they are computed):
 - on CPU in chunks of 8 rows (intermediates stay in the core's cache), on worker threads as
   the train transform's chunks are (iid.augment.pipeline); on a GPU the batch is one chunk;
 - the mask (steps 2-4) is computed on a grid of every MASK_STEP-th canvas pixel and resized back
