@@ -141,6 +141,49 @@ def test_the_coarse_elastic_field_has_the_full_resolution_fields_spread_and_smoo
     assert sd_c == pytest.approx(sd_f, rel=0.1) and corr_c == pytest.approx(corr_f, abs=0.08)
 
 
+def _draws(n, **fixed):
+    u = {key: torch.full((n,), 0.5) for key in ("p_rgb", "contrast", "brightness", "p_down", "factor", "sharp_a", "sharp_l")}
+    u["rgb"] = torch.full((n, 3), 0.5)
+    u.update({key: torch.tensor(v, dtype=torch.float32) for key, v in fixed.items()})
+    return u
+
+
+def test_sharpen_is_albumentations_kernel():
+    """(1 + a(8+L)) x - a box3x3 written as a lerp must equal filter2D with (1-a) I + a K, reflect."""
+    import cv2
+    import numpy as np
+
+    from iid.augment.sbi_jitter import sharpen
+
+    cfg = SBIConfig()
+    x = torch.rand((2, 3, 20, 24), generator=torch.Generator().manual_seed(3)) * 255
+    u = _draws(2, sharp_a=[0.0, 1.0], sharp_l=[1.0, 0.3])
+    got = sharpen(x.clone(), u, cfg)
+    for i, (a, light) in enumerate(((0.2, 1.0), (0.5, 0.65))):
+        kernel = np.full((3, 3), -a, np.float32)
+        kernel[1, 1] = 1 - a + a * (8 + light)
+        img = x[i].permute(1, 2, 0).numpy()
+        want = np.clip(cv2.filter2D(img, -1, kernel, borderType=cv2.BORDER_REFLECT_101), 0, 255)
+        assert np.allclose(got[i].permute(1, 2, 0).numpy(), want, atol=1e-3)
+
+
+@pytest.mark.parametrize("factor", [2, 4])
+def test_the_downscaled_copy_sampled_in_place_is_its_bilinear_upscale(factor):
+    """Sampling the downscaled copy at canvas pixels gives what downscaling (nearest) and upscaling it
+    to the canvas (bilinear) gives there, away from the canvas border, on any pre-image window."""
+    from iid.augment.sbi_jitter import jittered_at
+
+    s = 64
+    image = (torch.rand((1, 3, s, s), generator=torch.Generator().manual_seed(4)) * 255).to(torch.uint8)
+    u = _draws(1, p_down=[0.0], factor=[0.0 if factor == 2 else 0.99])
+    ys, xs = torch.arange(13.0, 47.0)[None], torch.arange(9.0, 51.0)[None]
+    got = jittered_at(image, u, ys, xs, SBIConfig())
+    f = image.float()
+    want = torch.nn.functional.interpolate(torch.nn.functional.interpolate(f, size=(s // factor,) * 2, mode="nearest"),
+                                           size=(s, s), mode="bilinear", align_corners=False)[:, :, 13:47, 9:51]
+    assert torch.allclose(got, want, atol=1e-3)  # draws at 0.5: no colour change
+
+
 def test_chunks_and_worker_threads_do_not_change_the_output(make_real_batch):
     batch = make_real_batch(20, s=128, seed=8)  # 10 pseudo-fakes: two CPU chunks
     one, two = build({}, 5), build({}, 5)

@@ -63,8 +63,16 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from iid.augment.chunks import ChunkedStage
-from iid.augment.sbi_jitter import jittered_at, real_at, rows_of, suggest_layout
-from iid.augment.sbi_ops import erode_rect, float_window, gaussian_bands, separable_blur, span, support_box
+from iid.augment.sbi_jitter import jittered_at, real_at, rows_of
+from iid.augment.sbi_ops import (
+    erode_rect,
+    float_window,
+    gaussian_bands,
+    separable_blur,
+    span,
+    suggest_layout,
+    support_box,
+)
 from iid.errors import UserError
 from iid.settings import bounds, settings
 

@@ -12,14 +12,10 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from iid.augment.sbi_ops import float_window, sample_at
+from iid.augment.sbi_ops import float_window, sample_at, suggest_layout
 
 if TYPE_CHECKING:
     from iid.augment.sbi import SBIConfig
-
-
-def suggest_layout(x: Tensor) -> torch.memory_format:
-    return torch.channels_last if x.is_contiguous(memory_format=torch.channels_last) else torch.contiguous_format
 
 
 def rows_of(u: dict[str, Tensor], idx: Any) -> dict[str, Tensor]:
@@ -45,6 +41,7 @@ def colour(x: Tensor, u: dict[str, Tensor], c: SBIConfig) -> Tensor:
     beta = (u["brightness"] * 2 - 1) * c.brightness * 255
     return x.mul_(alpha.view(n, 1, 1, 1)).add_(beta.view(n, 1, 1, 1)).clamp_(0, 255)
 
+
 def sharpen(x: Tensor, u: dict[str, Tensor], c: SBIConfig) -> Tensor:
     """(1-a) I + a [[-1,-1,-1],[-1,8+L,-1],[-1,-1,-1]] = (1 + a(8+L)) I - a box3x3 (albumentations
     Sharpen), reflect padding, on x (n, 3, h, w); 3x3 sums by shifted adds."""
@@ -60,6 +57,7 @@ def sharpen(x: Tensor, u: dict[str, Tensor], c: SBIConfig) -> Tensor:
     # c x - a box = (c - a) lerp(x, box, -a / (c - a)), c = 1 + a (8 + L): two passes instead of three
     c = 1 + a * (8 + light)
     return torch.lerp(x, box, -a / (c - a)).mul_(c - a).clamp_(0, 255)
+
 
 def jittered_at(image: Tensor, u: dict[str, Tensor], y: Tensor, x: Tensor, c: SBIConfig) -> Tensor:
     """The jittered copy of image (n, 3, S, S) uint8 (colour, then downscale-and-up or sharpen),
@@ -82,7 +80,7 @@ def jittered_at(image: Tensor, u: dict[str, Tensor], y: Tensor, x: Tensor, c: SB
             out.index_copy_(0, idx, sample_at(small, (y[idx] - y0 + 0.5) / f - 0.5, (x[idx] - x0 + 0.5) / f - 0.5))
     idx = (~down).nonzero()[:, 0]
     if idx.numel():
-        sharp = sharpen(pre[idx], rows_of({key: u[key] for key in ("sharp_a", "sharp_l")}, idx), c)
+        sharp = sharpen(pre[idx], {key: u[key][idx] for key in ("sharp_a", "sharp_l")}, c)
         out.index_copy_(0, idx, sample_at(sharp, y[idx] - y0, x[idx] - x0))
     return out
 

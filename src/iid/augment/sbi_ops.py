@@ -78,12 +78,16 @@ def support_box(m: Tensor) -> tuple[Tensor, Tensor]:
     return torch.stack([x0, y0, x1, y1], 1).float(), cols.any(1)
 
 
+def suggest_layout(x: Tensor) -> torch.memory_format:
+    """channels_last for a channels-last batch (the loader's), else contiguous."""
+    return torch.channels_last if x.is_contiguous(memory_format=torch.channels_last) else torch.contiguous_format
+
+
 def float_window(image: Tensor, ys: tuple[int, int], xs: tuple[int, int]) -> Tensor:
     """image[:, :, y0:y1, x0:x1] (uint8) as a new float32 tensor in the image's memory layout: a
     channels-last batch (the loader's) stays channels-last, so the copy does not transpose."""
     window = image[:, :, ys[0] : ys[1], xs[0] : xs[1]]
-    layout = torch.channels_last if image.is_contiguous(memory_format=torch.channels_last) else torch.contiguous_format
-    return torch.empty(window.shape, device=image.device, memory_format=layout).copy_(window)
+    return torch.empty(window.shape, device=image.device, memory_format=suggest_layout(image)).copy_(window)
 
 
 def span(on: Tensor) -> tuple[int, int]:
