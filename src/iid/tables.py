@@ -246,10 +246,11 @@ def _common(a: stats.Videos, b: stats.Videos) -> tuple[stats.Videos | None, stat
     return None, None
 
 
-def _fmt(c: stats.Cell | None) -> str:
+def _fmt(c: stats.Cell | None, signed: bool = False) -> str:
     if c is None or math.isnan(c.mean):
         return "—"
-    return f"{c.mean:.3f} [{c.low:.3f}, {c.high:.3f}]"
+    sign = "+" if signed else ""  # a difference always shows its sign, so +0.011 reads unlike an AUC
+    return f"{c.mean:{sign}.3f} [{c.low:{sign}.3f}, {c.high:{sign}.3f}]"
 
 
 def column_title(col: str) -> str:
@@ -287,7 +288,7 @@ def markdown(t: Table) -> str:
             head = ["row", "vs"] + [f"{column_title(c)} Δ ours" for c in s.columns] + [f"{column_title(c)} Δ paper" for c in s.columns]
             lines += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
             for row, ref in s.compare.items():
-                ours = [_fmt(t.diffs.get((row, c, m))) for c in s.columns]
+                ours = [_fmt(t.diffs.get((row, c, m)), signed=True) for c in s.columns]
                 paper = []
                 for c in s.columns:
                     a, b = t.paper.get((row, c, m)), t.paper.get((ref, c, m))

@@ -106,6 +106,7 @@ def test_report_on_a_hand_made_sweep(tmp_path, capsys):
     md = (tmp_path / "report.md").read_text()
     assert "MFS: seed(s) [2] did not finish" in md and str(tmp_path / "m2") in md
     assert "0.9870" in md  # the paper's FF++ number of the MFS row beside ours
+    assert f"| MFS | baseline | {diff:+.3f} [" in md  # a difference carries its sign (here positive)
 
 
 @pytest.mark.parametrize("backbone", ["resnet34", "resnet18"])
