@@ -66,8 +66,11 @@ from iid.augment.chunks import ChunkedStage
 from iid.augment.sbi_jitter import jittered_at, real_at, rows_of
 from iid.augment.sbi_ops import (
     erode_rect,
+    field_on,
     float_window,
     gaussian_bands,
+    landing,
+    moved,
     separable_blur,
     span,
     suggest_layout,
@@ -192,18 +195,6 @@ class SelfBlend(ChunkedStage):
         field = separable_blur(noise, gaussian_bands(sc, 4 * sc, nc)[0])
         return field.mul_(c.elastic_alpha * q).view(n, 2, nc, nc), cell
 
-    @staticmethod
-    def _field_on(field: Tensor, up: int, ys: tuple[int, int], xs: tuple[int, int]) -> Tensor:
-        """The field's bilinear upscale by `up` (align_corners=False), only on the mask-grid rows ys and
-        columns xs: the coarse window around them, upscaled, cut (the same values as the whole)."""
-        if up == 1:
-            return field[:, :, ys[0] : ys[1], xs[0] : xs[1]].clone()
-        nc = field.shape[-1]
-        cy, cx = (max(lo // up - 1, 0) for lo in (ys[0], xs[0]))
-        sub = field[:, :, cy : min(-(-ys[1] // up) + 1, nc), cx : min(-(-xs[1] // up) + 1, nc)]
-        sub = F.interpolate(sub, scale_factor=up, mode="bilinear", align_corners=False)
-        return sub[:, :, ys[0] - cy * up : ys[1] - cy * up, xs[0] - cx * up : xs[1] - cx * up]
-
     def _blend_mask(self, mask: Tensor, u: dict[str, Tensor], px: float) -> Tensor:
         """(n, h, w) binary warped mask -> blend weight in [0, 1] (step 4, ratio included); `px` is
         mask-grid pixels per pixel of a 256 canvas. Zero beyond the mask's window."""
@@ -239,13 +230,6 @@ class SelfBlend(ChunkedStage):
         """Canvas px the second blur can spread a mask (its widest kernel at SBI's smallest mask size)."""
         return (max(self.cfg.kernel2) // 2) * 256 / min(self.cfg.mask_size) * s / 256
 
-    @staticmethod
-    def _landing(lo: int, hi: int, scale: Tensor, t: Tensor, s: int) -> tuple[float, float]:
-        """Canvas px range where pixels [lo, hi) of one axis land under A (every row of the chunk)."""
-        ends = torch.tensor([lo - 1.0, hi], device=scale.device)  # bilinear reach of the edges
-        moved = (((ends + 0.5) * (2 / s) - 1)[None] * scale[:, None] + t[:, None] + 1) * (s / 2) - 0.5
-        return float(moved.min()), float(moved.max())
-
     def _blend_chunk(self, image: Tensor, face_mask: Tensor, u: dict[str, Tensor], gen: torch.Generator,
                      out: Blend) -> None:  # fmt: skip
         """Self-blend the chunk's rows into `out`'s row views (fake holds the real frames on entry)."""
@@ -263,10 +247,10 @@ class SelfBlend(ChunkedStage):
         margin = float(field.abs().amax()) + self._reach(s) + 2 * step
         crop = []
         for (lo, hi), tn in (((hy0, hy1), t[:, 1]), ((hx0, hx1), t[:, 0])):
-            a, b = self._landing(lo, hi, scale, tn, s)
+            a, b = landing(lo, hi, scale, tn, s)
             crop.append((max(int((a - margin + 0.5) / step - 0.5), 0), min(int((b + margin + 0.5) / step + 0.5) + 1, r)))
         (gy0, gy1), (gx0, gx1) = crop
-        d = self._field_on(field, cell // step, crop[0], crop[1])  # (n, 2, h, w) canvas px
+        d = field_on(field, cell // step, crop[0], crop[1])  # (n, 2, h, w) canvas px
         cy0, cy1, cx0, cx1 = max(hy0 - 1, 0), min(hy1 + 1, s), max(hx0 - 1, 0), min(hx1 + 1, s)
         grid = []
         for axis, (g0, g1, c0, c1, tn) in enumerate(((gx0, gx1, cx0, cx1, t[:, 0]), (gy0, gy1, cy0, cy1, t[:, 1]))):
@@ -277,8 +261,8 @@ class SelfBlend(ChunkedStage):
             a, b = 2 / ((c1 - c0) * scale), (off - c0 + 0.5) * 2 / (c1 - c0) - 1
             grid.append(d[:, axis].add(p).mul_(a.view(n, 1, 1)).add_(b.view(n, 1, 1)))
         hull_crop = torch.empty((n, 1, cy1 - cy0, cx1 - cx0), device=dev).copy_(face_mask[:, :, cy0:cy1, cx0:cx1])
-        moved = F.grid_sample(hull_crop, torch.stack(grid, -1), mode="bilinear", padding_mode="zeros", align_corners=False)
-        mask = (moved[:, 0] > 0.5).float()
+        warped = F.grid_sample(hull_crop, torch.stack(grid, -1), mode="bilinear", padding_mode="zeros", align_corners=False)
+        mask = (warped[:, 0] > 0.5).float()
         m = self._blend_mask(mask, u, s / 256 / step)
         # the window around every blend mask of the chunk, one zero grid row/column beyond it
         (ya, yb), (xa, xb) = span(m.amax(2).amax(0) > 0), span(m.amax(1).amax(0) > 0)
@@ -298,16 +282,10 @@ class SelfBlend(ChunkedStage):
                 out.weight[:, y0 : y0 + h, x0 : x0 + w] = weight
         if out.source is not None:  # the figure's columns, on the whole canvas
             full = torch.arange(s, device=dev)
-            out.source.copy_(jittered_at(image, u, self._moved(full, scale, t[:, 1], s), self._moved(full, scale, t[:, 0], s), self.cfg))  # fmt: skip
+            out.source.copy_(jittered_at(image, u, moved(full, scale, t[:, 1], s), moved(full, scale, t[:, 0], s), self.cfg))  # fmt: skip
             grid_mask = torch.zeros((n, 1, r, r), device=dev)
             grid_mask[:, 0, gy0:gy1, gx0:gx1] = mask
             out.mask.copy_(F.interpolate(grid_mask, scale_factor=step, mode="nearest")[:, 0] if step > 1 else grid_mask[:, 0])
-
-    @staticmethod
-    def _moved(p: Tensor, scale: Tensor, t: Tensor, s: int) -> Tensor:
-        """Canvas pixel coordinates A^-1 p (n, len(p)) of canvas pixels p along one axis."""
-        un = (p.float() + 0.5) * (2 / s) - 1
-        return ((un[None] - t[:, None]) / scale[:, None] + 1) * (s / 2) - 0.5
 
     def _pixels(self, image: Tensor, u: dict[str, Tensor], scale: Tensor, t: Tensor, weight: Tensor,
                 y0: int, x0: int) -> Tensor:  # fmt: skip
@@ -315,7 +293,7 @@ class SelfBlend(ChunkedStage):
         n, _, s, _ = image.shape
         h, w = weight.shape[1:]
         ys, xs = torch.arange(y0, y0 + h, device=image.device), torch.arange(x0, x0 + w, device=image.device)
-        sy, sx = self._moved(ys, scale, t[:, 1], s), self._moved(xs, scale, t[:, 0], s)
+        sy, sx = moved(ys, scale, t[:, 1], s), moved(xs, scale, t[:, 0], s)
         source = jittered_at(image, u, sy, sx, self.cfg)
         target = float_window(image, (y0, y0 + h), (x0, x0 + w))
         swap = (u["p_target"] < self.cfg.p_target_jitter).nonzero()[:, 0]

@@ -94,3 +94,29 @@ def span(on: Tensor) -> tuple[int, int]:
     """First and one-past-last index where the 1-D bool tensor is True ((0, 0) if none)."""
     idx = on.nonzero()
     return (int(idx[0]), int(idx[-1]) + 1) if idx.numel() else (0, 0)
+
+
+def field_on(field: Tensor, up: int, ys: tuple[int, int], xs: tuple[int, int]) -> Tensor:
+    """The field's bilinear upscale by `up` (align_corners=False), only on the mask-grid rows ys and
+    columns xs: the coarse window around them, upscaled, cut (the same values as the whole)."""
+    if up == 1:
+        return field[:, :, ys[0] : ys[1], xs[0] : xs[1]].clone()
+    nc = field.shape[-1]
+    cy, cx = (max(lo // up - 1, 0) for lo in (ys[0], xs[0]))
+    sub = field[:, :, cy : min(-(-ys[1] // up) + 1, nc), cx : min(-(-xs[1] // up) + 1, nc)]
+    sub = F.interpolate(sub, scale_factor=up, mode="bilinear", align_corners=False)
+    return sub[:, :, ys[0] - cy * up : ys[1] - cy * up, xs[0] - cx * up : xs[1] - cx * up]
+
+
+def landing(lo: int, hi: int, scale: Tensor, t: Tensor, s: int) -> tuple[float, float]:
+    """Canvas px range where pixels [lo, hi) of one axis land under the source move A: x -> scale x + t
+    in [-1, 1] units (over every row of the chunk)."""
+    ends = torch.tensor([lo - 1.0, hi], device=scale.device)  # bilinear reach of the edges
+    landed = (((ends + 0.5) * (2 / s) - 1)[None] * scale[:, None] + t[:, None] + 1) * (s / 2) - 0.5
+    return float(landed.min()), float(landed.max())
+
+
+def moved(p: Tensor, scale: Tensor, t: Tensor, s: int) -> Tensor:
+    """Canvas pixel coordinates A^-1 p (n, len(p)) of canvas pixels p along one axis."""
+    un = (p.float() + 0.5) * (2 / s) - 1
+    return ((un[None] - t[:, None]) / scale[:, None] + 1) * (s / 2) - 0.5
