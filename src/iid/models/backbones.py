@@ -2,11 +2,14 @@
 
 Our names map to timm models with an explicit pretrained tag, chosen to match the weights the
 reference code starts from (torchvision ResNets, the Cadene/TF Xception, the TF EfficientNets of
-efficientnet-pytorch) rather than timm's newer recipes.
+efficientnet-pytorch) rather than timm's newer recipes. The EfficientNet-Lites are the networks whose
+ImageNet weights ship inside registry packages (iid.models.packaged_weights), so they start from
+ImageNet offline: the mini scale runs on them.
 
 `pretrained` is one of:
-- False: random init (the default in conf/backbone/*.yaml: nothing is downloaded at run time);
-- True: timm's hub weights (needs network on first use, then timm's cache);
+- False: random init;
+- True or "imagenet": ImageNet weights: from the installed package where one ships them
+  (efficientnet_lite0/1/2, no network), else timm's hub (network on first use, then timm's cache);
 - a path to a local weights file (.pth/.bin/.safetensors state_dict of the timm model, e.g. the file
   timm downloads); loaded strictly apart from the ImageNet classifier, which is dropped.
 """
@@ -19,6 +22,7 @@ import timm
 from torch import Tensor, nn
 
 from iid.errors import UserError
+from iid.models.packaged_weights import has_packaged_weights, packaged_state_dict
 
 # our name -> timm name with pretrained tag
 TIMM_NAMES: dict[str, str] = {
@@ -28,6 +32,10 @@ TIMM_NAMES: dict[str, str] = {
     "xception": "legacy_xception.tf_in1k",
     "efficientnet_b3": "tf_efficientnet_b3.aa_in1k",
     "efficientnet_b4": "tf_efficientnet_b4.aa_in1k",
+    # TF "same" padding and batch-norm epsilon: the architecture the packaged TF-trained weights fit
+    "efficientnet_lite0": "tf_efficientnet_lite0.in1k",
+    "efficientnet_lite1": "tf_efficientnet_lite1.in1k",
+    "efficientnet_lite2": "tf_efficientnet_lite2.in1k",
 }
 
 
@@ -52,8 +60,8 @@ def _parse_pretrained(pretrained: bool | str | Path | None) -> bool | Path:
     if pretrained is None or isinstance(pretrained, bool):
         return bool(pretrained)
     text = str(pretrained).strip()
-    if text.lower() in {"true", "false", ""}:  # tolerate strings from env vars or CLI quoting
-        return text.lower() == "true"
+    if text.lower() in {"true", "false", "", "imagenet"}:  # tolerate strings from env vars or CLI quoting
+        return text.lower() in {"true", "imagenet"}
     return Path(text).expanduser()
 
 
@@ -88,7 +96,11 @@ def create_backbone(name: str, pretrained: bool | str | Path = False) -> Backbon
     timm_name = TIMM_NAMES[name]
     source = _parse_pretrained(pretrained)
     kwargs = dict(num_classes=0, global_pool="")
-    if source is True:
+    if source is True and has_packaged_weights(name):
+        model = timm.create_model(timm_name, pretrained=False)  # with its classifier: every tensor is mapped
+        model.load_state_dict(packaged_state_dict(name, model))
+        model.reset_classifier(0, global_pool="")
+    elif source is True:
         try:
             model = timm.create_model(timm_name, pretrained=True, **kwargs)
         except (OSError, RuntimeError) as err:  # offline: LocalEntryNotFoundError, URLError (both OSError)
