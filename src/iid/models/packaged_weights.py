@@ -8,11 +8,10 @@ the flat block index N becomes (stage S, index I) from the timm model's own stag
 renamed tensor must have the shape timm expects, or loading stops with one line naming the tensor.
 
 Which timm model: `tf_efficientnet_lite*` (TF "same" padding, TF batch-norm epsilon), the architecture
-the TF-trained weights come from, with the TF input normalisation mean = std = 0.5. Measured on the
-photos in scikit-image (docs/architecture.md, "ImageNet weights offline"): top-1 confidence for
-chelsea (tabby cat, class 285) 0.773 and coffee (espresso, 967) 0.902 with `tf_efficientnet_lite0`
-and 0.5/0.5, against 0.763 / 0.823 with ImageNet mean/std, and 0.489-0.571 / 0.838-0.853 on the
-symmetric-padding `efficientnet_lite0`.
+the TF-trained weights come from, with the TF input normalisation mean = std = 0.5. Measured on two photos in scikit-image
+(`python benchmarks/imagenet_weights.py`, table in docs/architecture.md): the top-1 confidence for
+chelsea (tabby cat) and coffee (espresso) is highest with `tf_efficientnet_lite*` and 0.5/0.5 in 5 of
+the 6 cases (lite0: 0.774 / 0.888, against 0.759 / 0.818 under ImageNet mean/std).
 """
 
 from __future__ import annotations
