@@ -1,4 +1,6 @@
 # Everything runs inside .venv, created on first use. PY can be overridden (e.g. PY=python3.11).
+# `make train` trains the paper's model at the mini scale: ImageNet-initialised EfficientNet-Lite0 (weights
+# from a core dependency, no network), 200 steps on the embedded benchmark, generated on first use.
 # `make train` needs only the core extras; `make test` adds dlib (prebuilt dlib-bin wheels, seconds) so
 # the real-face landmark path is tested too. Where dlib-bin has no wheel, the install falls back to the
 # dlib-src extra, which builds dlib from source (~7 min the first time, cached by pip afterwards).
@@ -19,7 +21,7 @@ $(VENV)/.installed-%: pyproject.toml
 venv: $(VENV)/.installed-dev
 
 train: $(VENV)/.installed-dev
-	$(BIN)/python -m iid.train
+	$(BIN)/python -m iid.train scale=mini
 
 test: $(VENV)/.installed-dev,dlib
 	$(BIN)/python -m pytest
