@@ -37,7 +37,7 @@ def render(batch: dict[str, Tensor], out: Path, seed: int = 0, node: Any = None)
     """Self-blend every row of a batch of real frames (SBI's defaults, or the `sbi` node given) and draw
     one row per frame: the frame, the moved source, the warped hull (contour) over the blend mask, the
     pseudo-fake with its artifact box, and the train transform's output (DA on) with the warped box."""
-    from iid.figures import draw_box, pyplot, save_grid
+    from iid.reporting.figures import draw_box, pyplot, save_grid
 
     plt = pyplot()
 

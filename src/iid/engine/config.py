@@ -141,7 +141,7 @@ def check_config(cfg: Mapping[str, Any]) -> None:
 
     build_stages(cfg, "train"), build_stages(cfg, "eval")  # sbi, perturb: their own settings checks
     if cfg.get("experiment") is not None:
-        from iid.tables import ExperimentSpec
+        from iid.reporting.tables import ExperimentSpec
 
         settings(ExperimentSpec, "experiment", cfg["experiment"])
     if not isinstance(cfg.get("seed", 0), int) or isinstance(cfg.get("seed"), bool):
