@@ -136,7 +136,8 @@ def with_roots(cfg, tmp_path) -> dict[str, Any]:
 
 
 def probe_data(cfg, monkeypatch, tmp_path) -> dict[str, Any]:
-    from iid.engine.data import data_settings, preparation_plan
+    from iid.engine.config import data_settings
+    from iid.engine.data import preparation_plan
 
     cfg = with_roots(cfg, tmp_path)
     dm = probe_datamodule(cfg)
