@@ -1,9 +1,10 @@
 """JPEG compression round trip at a per-sample quality (YCbCr, 4:2:0, 8x8 DCT, IJG quality-scaled tables).
 
-On CPU each image goes through libjpeg (torchvision.io): 1.3x faster than the batched codec below at
-one thread and 3-4x at two (benchmarks/bench_kornia.py, docs/architecture.md), and it is the codec
-itself. On a GPU the batched codec: the same arithmetic as a baseline JPEG in a few matmuls, hard
-rounding (augmentation needs no gradient; kornia's differentiable JPEG is 5x slower than it on CPU).
+On CPU each image goes through libjpeg (torchvision.io): 1.3-1.7x faster than the batched codec below
+at one thread and 3.4-4.5x at two (benchmarks/bench_kornia.py, docs/architecture.md), and it is the
+codec itself. On a GPU the batched codec: the same arithmetic as a baseline JPEG in a few matmuls,
+hard rounding (augmentation needs no gradient; kornia's differentiable JPEG is 4.8x slower than it on
+CPU).
 """
 
 from __future__ import annotations

@@ -129,8 +129,8 @@ def normal(keys: Tensor, shape: tuple[int, ...], stream: int) -> Tensor:
 def saturation(x: Tensor, value: float) -> Tensor:
     """Cb and Cr scaled by `value` about neutral, Y kept: YCbCr -> RGB is linear, so this is
     Y + value * (RGB - Y), a blend towards grey that stays in range. One in-place luma and one lerp:
-    1.3x faster than torchvision's adjust_saturation (whose grey weighs R 0.2989, not BT.601's 0.299)
-    at one thread (benchmarks/bench_kornia.py)."""
+    1.7x faster than torchvision's adjust_saturation (whose grey weighs R 0.2989, not BT.601's 0.299)
+    at one thread, 1.4x at two (benchmarks/bench_kornia.py, docs/architecture.md)."""
     y = x[:, 0:1] * _LUMA[0]
     y.add_(x[:, 1:2], alpha=_LUMA[1]).add_(x[:, 2:3], alpha=_LUMA[2])
     return torch.lerp(y.expand_as(x), x, value)
@@ -171,14 +171,24 @@ def noise(x: Tensor, variance: float, keys: Tensor) -> Tensor:
     return (x + torch.cat([dr, dg, db], 1)).clamp(0, 1)
 
 
-def blur(x: Tensor, side: int) -> Tensor:
-    """cv2.GaussianBlur(x, (side, side), side / 6): borders reflected without repeating the edge
-    (OpenCV's default, kornia's `reflect`). kornia's separable filter, as fast as the two depthwise
-    convolutions it replaced (benchmarks/bench_kornia.py)."""
-    from kornia.filters import gaussian_blur2d  # half a second to import: only when blur is chosen
+def gaussian_kernel(side: int) -> Tensor:
+    """cv2.getGaussianKernel(side, side / 6) (float64 weights, normalised)."""
+    sigma = side / 6
+    i = torch.arange(side, dtype=torch.float64) - (side - 1) / 2
+    k = torch.exp(-(i**2) / (2 * sigma**2))
+    return k / k.sum()
 
-    side = int(side)
-    return gaussian_blur2d(x, side, (side / 6, side / 6), border_type="reflect")
+
+def blur(x: Tensor, side: int) -> Tensor:
+    """Separable Gaussian blur; borders reflected without repeating the edge (OpenCV's default).
+    Two depthwise convolutions: as fast as kornia's gaussian_blur2d at one thread (1.00-1.06x) and
+    1.13x faster at two, where this stage runs (benchmarks/bench_kornia.py, docs/architecture.md)."""
+    k = gaussian_kernel(int(side)).to(device=x.device, dtype=x.dtype)
+    p = int(side) // 2
+    c = x.shape[1]
+    y = F.pad(x, (p, p, p, p), mode="reflect")
+    y = F.conv2d(y, k.view(1, 1, 1, -1).expand(c, 1, 1, -1), groups=c)
+    return F.conv2d(y, k.view(1, 1, -1, 1).expand(c, 1, -1, 1), groups=c)
 
 
 def pixelation(x: Tensor, factor: int) -> Tensor:

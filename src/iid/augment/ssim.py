@@ -1,6 +1,8 @@
 """Batched SSIM / DSSIM maps (Wang et al. 2004) with an 11x11 Gaussian window, sigma 1.5: kornia's
-`kornia.metrics.ssim`, as fast as the banded-matmul version this module held before (1.15x faster at
-one thread, 1.03x at two; benchmarks/bench_kornia.py, docs/architecture.md).
+`kornia.metrics.ssim`, 1.1-1.2x faster than the banded-matmul version this module held before at one
+intra-op thread, which is how MFS runs it on CPU (one per chunk worker); at two threads on the loaded
+2-core machine the banded version was 1.0-1.6x faster (benchmarks/bench_kornia.py keeps it,
+docs/architecture.md).
 
 The constants and the border handling (reflect-101, torch's `reflect`) are those of the reference's
 cv2.filter2D version, so a map here equals the per-sample OpenCV map up to float rounding.
