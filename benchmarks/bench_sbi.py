@@ -32,7 +32,8 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 from reference_sbi import self_blend  # noqa: E402
 
-from iid.augment.sbi import SelfBlend, sbi_config  # noqa: E402
+from iid.augment.config import sbi_config  # noqa: E402
+from iid.augment.sbi import SelfBlend  # noqa: E402
 
 
 def real_canvases(n: int, s: int, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from iid.augment.sbi import SBIConfig
+from iid.augment.config import SBIConfig
 
 
 def _odd(rng: np.random.Generator, lohi) -> int:

@@ -136,7 +136,8 @@ def with_roots(cfg, tmp_path) -> dict[str, Any]:
 
 
 def probe_data(cfg, monkeypatch, tmp_path) -> dict[str, Any]:
-    from iid.engine.data import data_settings, preparation_plan
+    from iid.engine.config import data_settings
+    from iid.engine.data import preparation_plan
 
     cfg = with_roots(cfg, tmp_path)
     dm = probe_datamodule(cfg)
@@ -358,8 +359,8 @@ def test_every_job_of_every_experiment_composes_and_validates(experiment, scale)
     from hydra import initialize_config_module
 
     from iid.engine.cli import _sweep
+    from iid.reporting.tables import ExperimentSpec
     from iid.settings import settings
-    from iid.tables import ExperimentSpec
 
     with initialize_config_module("iid.conf", version_base="1.3"):
         jobs = _sweep(hydra_compose, "config", [f"experiment={experiment}", f"scale={scale}"])
@@ -372,7 +373,7 @@ def test_every_job_of_every_experiment_composes_and_validates(experiment, scale)
     assert spec.name == experiment and rows <= set(spec.rows), rows - set(spec.rows)
     assert all(m in ("video_auc", "frame_auc") for m in spec.metrics)  # what the report computes
     assert len(jobs) == len(rows) * (3 if scale == "mini" else 1)  # one job per row and seed
-    from iid.tables import expand_compare
+    from iid.reporting.tables import expand_compare
 
     pairs = expand_compare(spec.compare, spec.rows)
     assert bool(pairs) == bool(spec.compare)
@@ -381,7 +382,7 @@ def test_every_job_of_every_experiment_composes_and_validates(experiment, scale)
     if spec.paper:  # the paper's numbers name rows and columns of the table
         import csv
 
-        from iid.tables import PAPER_DIR
+        from iid.reporting.tables import PAPER_DIR
 
         with open(PAPER_DIR / f"{spec.paper}.csv") as f:
             for r in csv.DictReader(f):

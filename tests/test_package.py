@@ -92,3 +92,30 @@ def test_every_module_the_package_imports_comes_with_a_plain_install():
                 if not dists & available:
                     missing.setdefault(mod, str(path.relative_to(ROOT)))
     assert not missing, f"imported by src/iid but not installed by the core dependencies: {missing}"
+
+
+# installed for Hydra to find, never imported: the launchers that conf/hydra/launcher/*.yaml select
+PLUGINS = {"hydra-joblib-launcher", "hydra-submitit-launcher"}
+
+
+def test_every_core_dependency_is_imported_by_the_package():
+    # a core dependency nothing imports costs every user its install; it belongs in the extra that needs it
+    import ast
+    import importlib.metadata as md
+    import tomllib
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    imported = set()
+    for path in (ROOT / "src" / "iid").rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Import):
+                imported |= {a.name.split(".")[0] for a in node.names}
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                imported.add(node.module.split(".")[0])
+    provides: dict[str, set[str]] = {}
+    for module, dists in md.packages_distributions().items():
+        for d in dists:
+            provides.setdefault(_dist_name(d), set()).add(module)
+    unused = [r for r in project["dependencies"]
+              if _dist_name(r) not in PLUGINS and not provides.get(_dist_name(r), set()) & imported]  # fmt: skip
+    assert not unused, f"core dependencies that no module of src/iid imports: {unused}"

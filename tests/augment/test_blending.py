@@ -1,5 +1,6 @@
 import cv2
 import numpy as np
+import pytest
 import torch
 import torch.nn.functional as F
 
@@ -115,9 +116,11 @@ def test_elastic_deforms_but_keeps_the_mask_roughly_in_place():
     assert not torch.equal(out[0], out[1])  # each sample its own field
 
 
-def test_jpeg_roundtrip_matches_opencv():
-    from iid.augment.jpeg import jpeg_roundtrip
+@pytest.mark.parametrize("codec", ["jpeg_roundtrip", "batched_roundtrip"])  # CPU's (libjpeg), GPU's
+def test_jpeg_roundtrip_matches_opencv(codec):
+    from iid.augment import jpeg
 
+    jpeg_roundtrip = getattr(jpeg, codec)
     x = F.interpolate(torch.rand(2, 3, 14, 14, generator=torch.Generator().manual_seed(3)), size=(112, 112),
                       mode="bilinear")
     for q in (15, 80):

@@ -1,10 +1,10 @@
 import pytest
 import torch
 
-from iid.losses import ClassificationLoss, DetectorLoss
 from iid.models.adm import ArtifactDetectionModule
 from iid.models.backbones import TIMM_NAMES
 from iid.models.detector import Detector
+from iid.models.losses import ClassificationLoss, DetectorLoss
 from iid.models.output import ModelOutput
 
 # backbone -> channels of its last map

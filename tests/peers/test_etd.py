@@ -8,14 +8,14 @@ import pytest
 import torch
 
 from iid.errors import UserError
-from iid.losses_etd import (
+from iid.models.families import build_family, check_model
+from iid.models.losses_etd import (
     ETDLoss,
     UncertaintyWeights,
     global_information_loss,
     local_information_loss,
     tempered_kl,
 )
-from iid.models.families import build_family, check_model
 from iid.models.output import ModelOutput
 
 

@@ -44,7 +44,7 @@ def test_grad_cam_cli_bad_checkpoint_is_a_one_line_error(tmp_path, cli):
     assert p.returncode == 2 and p.stderr.strip().startswith("error:") and len(p.stderr.strip().splitlines()) == 1
 
 
-@pytest.mark.parametrize("module", ["iid.augment.sbi", "iid.models.etd_cam"])
+@pytest.mark.parametrize("module", ["iid.augment.sbi_show", "iid.models.etd_cam"])
 def test_figure_entries_have_help(module, cli, tmp_path):
     p = cli(module, ["--help"], cwd=tmp_path)
     assert p.returncode == 0 and f"usage: python -m {module}" in p.stdout

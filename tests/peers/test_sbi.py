@@ -6,7 +6,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from iid.augment.sbi import SBIConfig, SelfBlend, build, sbi_config
+from iid.augment.config import SBIConfig, sbi_config
+from iid.augment.sbi import SelfBlend, build
 from iid.augment.sbi_ops import erode_rect, gaussian_bands, separable_blur
 from iid.errors import UserError
 

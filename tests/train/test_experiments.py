@@ -83,8 +83,8 @@ def _fake_job(root: Path, name: str, row: str, seed: int, spec: dict, probs: np.
 
 
 def test_report_on_a_hand_made_sweep(tmp_path, capsys):
-    from iid import stats
-    from iid.tables import report
+    from iid.reporting import stats
+    from iid.reporting.write import report
 
     spec = {"name": "table2", "rows": ["baseline", "MFS"], "columns": ["ffpp"], "metrics": ["video_auc"],
             "compare": {"MFS": "baseline"}, "paper": "table2"}  # fmt: skip
@@ -111,7 +111,7 @@ def test_report_on_a_hand_made_sweep(tmp_path, capsys):
 
 @pytest.mark.parametrize("backbone", ["resnet34", "resnet18"])
 def test_report_flags_runs_of_another_network_than_the_papers(backbone, tmp_path):
-    from iid.tables import report
+    from iid.reporting.write import report
 
     spec = {"name": "table2", "rows": ["baseline"], "columns": ["ffpp"], "metrics": ["video_auc"],
             "paper": "table2", "paper_backbone": "resnet34"}  # fmt: skip

@@ -6,7 +6,7 @@ import csv
 
 import pytest
 
-from iid.robustness import PAPER_SIX
+from iid.reporting.robustness import PAPER_SIX
 
 
 @pytest.mark.slow

@@ -229,7 +229,7 @@ class DataContext:
 
     @property
     def data(self):
-        from iid.engine.data import data_settings
+        from iid.engine.config import data_settings
 
         return data_settings(self.config)
 

@@ -35,9 +35,9 @@ from typing import Any
 import numpy as np
 import torch
 
-from iid import stats
+from iid.reporting import stats
+from iid.reporting.stats import auc
 from iid.settings import bounds
-from iid.stats import auc
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,5 @@
-"""Validated settings of MFS and DA, built from Hydra/OmegaConf nodes or plain mappings.
+"""Validated settings of the training-data transforms (MFS, DA) and of the SBI stage, built from
+Hydra/OmegaConf nodes or plain mappings.
 
 Every bad value is a `UserError` with one line naming the key (`mfs.p_global=1.3: ...`).
 """
@@ -7,10 +8,11 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Mapping
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 from iid.errors import UserError
+from iid.settings import bounds, settings
 
 
 @dataclass(frozen=True)
@@ -164,3 +166,44 @@ def da_config(node: Any = None) -> DAConfig:
 
 
 __all__ = ["MFSConfig", "DAConfig", "mfs_config", "da_config"]
+
+
+@dataclass(frozen=True)
+class SBIConfig:
+    """The `sbi` group (conf/sbi/on.yaml): pixel sizes at a 256 canvas."""
+
+    enabled: bool = True
+    fake_share: float = field(default=0.5, metadata=bounds(0, 1))
+    paired: bool = True
+    p_target_jitter: float = field(default=0.0, metadata=bounds(0, 1))
+    p_rgb_shift: float = field(default=0.3, metadata=bounds(0, 1))
+    rgb_shift: float = field(default=20.0, metadata=bounds(0, 255))
+    brightness: float = field(default=0.1, metadata=bounds(0, 1))
+    contrast: float = field(default=0.1, metadata=bounds(0, 1))
+    p_downscale: float = field(default=0.5, metadata=bounds(0, 1))
+    downscale: tuple[int, ...] = field(default=(2, 4), metadata=bounds(1))
+    sharpen_alpha: tuple[float, ...] = field(default=(0.2, 0.5), metadata=bounds(0, 1))
+    sharpen_lightness: tuple[float, ...] = field(default=(0.5, 1.0), metadata=bounds(0))
+    scale: tuple[float, ...] = field(default=(0.95, 1 / 0.95), metadata=bounds(0, open_low=True))
+    translate: tuple[float, ...] = field(default=(0.03, 0.015), metadata=bounds(0, 1))
+    elastic_alpha: float = field(default=50.0, metadata=bounds(0))
+    elastic_sigma: float = field(default=7.0, metadata=bounds(0, open_low=True))
+    mask_size: tuple[int, ...] = field(default=(192, 256), metadata=bounds(1))
+    kernel1: tuple[int, ...] = field(default=(5, 25), metadata=bounds(1))
+    kernel2: tuple[int, ...] = field(default=(5, 25), metadata=bounds(1))
+    sigma2: tuple[float, ...] = field(default=(5.0, 45.0), metadata=bounds(0, open_low=True))
+    blend_ratios: tuple[float, ...] = field(default=(0.25, 0.5, 0.75, 1.0, 1.0, 1.0), metadata=bounds(0, 1))
+
+    def __post_init__(self) -> None:
+        for name in ("sharpen_alpha", "sharpen_lightness", "scale", "translate", "mask_size", "kernel1",
+                     "kernel2", "sigma2"):  # fmt: skip
+            v = getattr(self, name)
+            if len(v) != 2 or (name != "translate" and v[0] > v[1]):
+                raise UserError(f"sbi.{name}={list(v)}: give [low, high]" if name != "translate"
+                                else f"sbi.translate={list(v)}: give [x, y] fractions of the canvas")
+        if not self.downscale or not self.blend_ratios:
+            raise UserError("sbi.downscale and sbi.blend_ratios need at least one value")
+
+
+def sbi_config(node: Any) -> SBIConfig:
+    return settings(SBIConfig, "sbi", node)

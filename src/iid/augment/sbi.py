@@ -55,7 +55,6 @@ bool (the train transform warps the box with the sample like an MFS partial wind
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
 import torch
@@ -63,6 +62,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from iid.augment.chunks import ChunkedStage
+from iid.augment.config import SBIConfig, sbi_config
 from iid.augment.sbi_jitter import jittered_at, real_at, rows_of
 from iid.augment.sbi_ops import (
     erode_rect,
@@ -77,53 +77,11 @@ from iid.augment.sbi_ops import (
     support_box,
 )
 from iid.errors import UserError
-from iid.settings import bounds, settings
 
 REQUIRED = ("image", "face_mask", "label")
 MASK_STEP = 2  # the blend mask's grid: every 2nd canvas pixel (module docstring)
 DRAWS = ("p_target", "p_rgb", "contrast", "brightness", "p_down", "factor", "sharp_a", "sharp_l", "scale",
          "size_h", "size_w", "k1", "k2", "sigma2", "ratio")  # fmt: skip
-
-
-@dataclass(frozen=True)
-class SBIConfig:
-    """The `sbi` group (conf/sbi/on.yaml): pixel sizes at a 256 canvas."""
-
-    enabled: bool = True
-    fake_share: float = field(default=0.5, metadata=bounds(0, 1))
-    paired: bool = True
-    p_target_jitter: float = field(default=0.0, metadata=bounds(0, 1))
-    p_rgb_shift: float = field(default=0.3, metadata=bounds(0, 1))
-    rgb_shift: float = field(default=20.0, metadata=bounds(0, 255))
-    brightness: float = field(default=0.1, metadata=bounds(0, 1))
-    contrast: float = field(default=0.1, metadata=bounds(0, 1))
-    p_downscale: float = field(default=0.5, metadata=bounds(0, 1))
-    downscale: tuple[int, ...] = field(default=(2, 4), metadata=bounds(1))
-    sharpen_alpha: tuple[float, ...] = field(default=(0.2, 0.5), metadata=bounds(0, 1))
-    sharpen_lightness: tuple[float, ...] = field(default=(0.5, 1.0), metadata=bounds(0))
-    scale: tuple[float, ...] = field(default=(0.95, 1 / 0.95), metadata=bounds(0, open_low=True))
-    translate: tuple[float, ...] = field(default=(0.03, 0.015), metadata=bounds(0, 1))
-    elastic_alpha: float = field(default=50.0, metadata=bounds(0))
-    elastic_sigma: float = field(default=7.0, metadata=bounds(0, open_low=True))
-    mask_size: tuple[int, ...] = field(default=(192, 256), metadata=bounds(1))
-    kernel1: tuple[int, ...] = field(default=(5, 25), metadata=bounds(1))
-    kernel2: tuple[int, ...] = field(default=(5, 25), metadata=bounds(1))
-    sigma2: tuple[float, ...] = field(default=(5.0, 45.0), metadata=bounds(0, open_low=True))
-    blend_ratios: tuple[float, ...] = field(default=(0.25, 0.5, 0.75, 1.0, 1.0, 1.0), metadata=bounds(0, 1))
-
-    def __post_init__(self) -> None:
-        for name in ("sharpen_alpha", "sharpen_lightness", "scale", "translate", "mask_size", "kernel1",
-                     "kernel2", "sigma2"):  # fmt: skip
-            v = getattr(self, name)
-            if len(v) != 2 or (name != "translate" and v[0] > v[1]):
-                raise UserError(f"sbi.{name}={list(v)}: give [low, high]" if name != "translate"
-                                else f"sbi.translate={list(v)}: give [x, y] fractions of the canvas")
-        if not self.downscale or not self.blend_ratios:
-            raise UserError("sbi.downscale and sbi.blend_ratios need at least one value")
-
-
-def sbi_config(node: Any) -> SBIConfig:
-    return settings(SBIConfig, "sbi", node)
 
 
 def build(node: Any, seed: int = 0) -> SelfBlend | None:
@@ -371,15 +329,3 @@ class SelfBlend(ChunkedStage):
             out["sbi_mask"] = weight
         return out
 
-
-def main(argv: list[str] | None = None) -> None:
-    """python -m iid.augment.sbi store=<store_root>/<dataset>/<split> out=fig.png [n=6] [seed=0]: the
-    SBI figure (iid.augment.sbi_show)."""
-    from iid.augment.sbi_show import show
-    from iid.engine.cli import hydra_entry
-
-    hydra_entry("sbi_show", show, argv)
-
-
-if __name__ == "__main__":
-    main()

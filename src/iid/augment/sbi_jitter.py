@@ -6,16 +6,14 @@ canvas coordinates, on the window of the canvas those coordinates need.
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from iid.augment.config import SBIConfig
 from iid.augment.sbi_ops import float_window, sample_at, suggest_layout
-
-if TYPE_CHECKING:
-    from iid.augment.sbi import SBIConfig
 
 
 def rows_of(u: dict[str, Tensor], idx: Any) -> dict[str, Tensor]:

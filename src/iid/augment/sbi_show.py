@@ -1,4 +1,4 @@
-"""The SBI figure: python -m iid.augment.sbi store=<store_root>/<dataset>/<split> out=fig.png [n=6] [seed=0]
+"""The SBI figure: python -m iid.augment.sbi_show store=<store_root>/<dataset>/<split> out=fig.png [n=6] [seed=0]
 
 One row per real frame of the store (seeded choice): the frame, the jittered and moved source, the
 warped hull over the blend mask, the pseudo-fake with its artifact box, and the train transform's
@@ -13,7 +13,8 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from iid.augment.sbi import SelfBlend, sbi_config
+from iid.augment.config import sbi_config
+from iid.augment.sbi import SelfBlend
 from iid.errors import UserError
 from iid.settings import settings
 
@@ -37,7 +38,7 @@ def render(batch: dict[str, Tensor], out: Path, seed: int = 0, node: Any = None)
     """Self-blend every row of a batch of real frames (SBI's defaults, or the `sbi` node given) and draw
     one row per frame: the frame, the moved source, the warped hull (contour) over the blend mask, the
     pseudo-fake with its artifact box, and the train transform's output (DA on) with the warped box."""
-    from iid.figures import draw_box, pyplot, save_grid
+    from iid.reporting.figures import draw_box, pyplot, save_grid
 
     plt = pyplot()
 
@@ -78,3 +79,13 @@ def show(cfg: Any) -> Path:
     out = render(load_real_batch(open_store(a.store), a.n, a.seed), Path(a.out), a.seed)
     print(f"wrote {out}")
     return out
+
+
+def main(argv: list[str] | None = None) -> None:
+    from iid.engine.cli import hydra_entry
+
+    hydra_entry("sbi_show", show, argv)
+
+
+if __name__ == "__main__":
+    main()

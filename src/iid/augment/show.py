@@ -18,7 +18,7 @@ import torch
 
 from iid.augment.pipeline import build_train_transform
 from iid.errors import UserError
-from iid.figures import draw_box, pyplot, save_grid
+from iid.reporting.figures import draw_box, pyplot, save_grid
 from iid.settings import bounds, settings
 
 COLUMNS = ("fake", "source", "DSSIM (face)", "window / hull", "MFS + box", "after DA + box")

@@ -4,7 +4,7 @@ Groups and the one factor each controls (the others are read by their own module
   backbone  the timm backbone and its initial weights       (iid.models.families.BackboneSettings)
   model     the detector family and its options             (iid.models.families, one builder each)
   mfs, da   the training-data transforms                    (iid.augment.config)
-  data      the data set trained on and its test sets       (the DataModule and the preparation plan)
+  data      the data set trained on and its test sets       (DataSettings; read by iid.engine.data)
   budget    epochs, batches per epoch, batch size           (Budget)
   eval      the test protocol: frames per video, face scale (EvalProtocol)
   trainer   the hardware: pl.Trainer arguments + loader workers, memory format, progress bar (Hardware)
@@ -121,11 +121,42 @@ def prepare_settings(cfg: Mapping[str, Any]) -> PrepareSettings:
     return settings(PrepareSettings, "prepare", cfg.get("prepare"))
 
 
+@dataclass(frozen=True)
+class DataSettings:
+    """The `data` group (schema and meaning of each key: conf/data/synthetic.yaml)."""
+
+    name: str = "ffpp"
+    reader: str | None = None
+    root: str | None = None
+    json: str | None = None
+    store_root: str = "data/stores"
+    landmarks: str = "dlib"
+    methods: tuple[str, ...] | None = None
+    compression: str | None = None
+    frames: int = field(default=32, metadata=bounds(1))
+    test_sets: tuple[str, ...] = ()
+    cross: dict | None = None
+    balance: bool = False
+    prepare_hint: str | None = None
+    synth: dict | None = None
+
+
+def data_settings(cfg: Mapping[str, Any]) -> DataSettings:
+    data = settings(DataSettings, "data", cfg.get("data"))
+    known = {data.name, *(data.cross or {})}
+    if not data.test_sets:  # found before training, not by the test phase after it
+        raise UserError(f"data.test_sets is empty: name the sets a run is tested on, e.g. data.test_sets=[{data.name}]")
+    unknown = [t for t in data.test_sets if t not in known]
+    if unknown:  # checked before training: a typo must not cost a whole run
+        raise UserError(f"data.test_sets: {unknown} unknown; the data group knows {sorted(known)} "
+                        "(the data set itself and its data.cross entries)")  # fmt: skip
+    return data
+
+
 def check_config(cfg: Mapping[str, Any]) -> None:
     """Every group the engine, the model and the transforms read, validated before anything heavy
     starts: a bad value or an unknown key fails in a second with one line, not after training."""
     from iid.augment.config import da_config, mfs_config
-    from iid.engine.data import data_settings
     from iid.engine.loggers import LoggerSettings
     from iid.models.families import BackboneSettings, check_model
     from iid.optim import check_optim_config
@@ -141,7 +172,7 @@ def check_config(cfg: Mapping[str, Any]) -> None:
 
     build_stages(cfg, "train"), build_stages(cfg, "eval")  # sbi, perturb: their own settings checks
     if cfg.get("experiment") is not None:
-        from iid.tables import ExperimentSpec
+        from iid.reporting.tables import ExperimentSpec
 
         settings(ExperimentSpec, "experiment", cfg["experiment"])
     if not isinstance(cfg.get("seed", 0), int) or isinstance(cfg.get("seed"), bool):
@@ -159,8 +190,6 @@ def image_size(cfg: Mapping[str, Any]) -> int:
 
 def check_prepare_config(cfg: Mapping[str, Any]) -> None:
     """What `python -m iid.prepare` reads: the data and prepare groups."""
-    from iid.engine.data import data_settings
-
     prepare_settings(cfg)
     data = data_settings(cfg)
     if data.root is None:

@@ -12,48 +12,15 @@ from __future__ import annotations
 import logging
 import shutil
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from iid.engine.config import Budget, EvalProtocol, prepare_settings
+from iid.engine.config import Budget, EvalProtocol, data_settings, prepare_settings
 from iid.errors import UserError
-from iid.settings import bounds, plain, settings
+from iid.settings import plain
 
 log = logging.getLogger("iid.data")
 SYNTH_STAMP = "synth_source.json"  # in the synthetic store root: which generated benchmark it holds
-
-
-@dataclass(frozen=True)
-class DataSettings:
-    """The `data` group (schema and meaning of each key: conf/data/synthetic.yaml)."""
-
-    name: str = "ffpp"
-    reader: str | None = None
-    root: str | None = None
-    json: str | None = None
-    store_root: str = "data/stores"
-    landmarks: str = "dlib"
-    methods: tuple[str, ...] | None = None
-    compression: str | None = None
-    frames: int = field(default=32, metadata=bounds(1))
-    test_sets: tuple[str, ...] = ()
-    cross: dict | None = None
-    balance: bool = False
-    prepare_hint: str | None = None
-    synth: dict | None = None
-
-
-def data_settings(cfg: Mapping[str, Any]) -> DataSettings:
-    data = settings(DataSettings, "data", cfg.get("data"))
-    known = {data.name, *(data.cross or {})}
-    if not data.test_sets:  # found before training, not by the test phase after it
-        raise UserError(f"data.test_sets is empty: name the sets a run is tested on, e.g. data.test_sets=[{data.name}]")
-    unknown = [t for t in data.test_sets if t not in known]
-    if unknown:  # checked before training: a typo must not cost a whole run
-        raise UserError(f"data.test_sets: {unknown} unknown; the data group knows {sorted(known)} "
-                        "(the data set itself and its data.cross entries)")  # fmt: skip
-    return data
 
 
 def preparation_plan(cfg: Mapping[str, Any], *, need_train: bool = True, only_missing: bool = True) -> list[dict[str, Any]]:

@@ -75,9 +75,7 @@ def train(cfg: Any, callbacks: Sequence = (), run_dir: Path | None = None, test:
     (test=False: fit only, returns the run's metadata and module)."""
     config = C.plain_config(cfg)
     C.check_config(config)  # before the heavy imports: a bad value fails in a second
-    from iid.engine.data import data_settings
-
-    data = data_settings(config)
+    data = C.data_settings(config)
     run_dir = Path(run_dir or hydra_run_dir(config.get("run_dir", "runs/default")))
     run_dir.mkdir(parents=True, exist_ok=True)
     if test and (done := _finished(run_dir, config)) is not None:

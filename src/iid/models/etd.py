@@ -16,7 +16,7 @@ Network (paper §3.1, Fig. 2)
   z_i, `logits_z` (B, 2), `logits_minus` (B, n, 2). `forward_features(x)` -> (B, n, C', h, w), the
   blocks' last maps (Grad-CAM per block reads them), `forward_head(maps)` -> ModelOutput.
 
-Losses (paper §3.2-3.3, appendix A), as implemented in iid.losses_etd
+Losses (paper §3.2-3.3, appendix A), as implemented in iid.models.losses_etd
 - Eq. 7 / 15 (the theorem): sum_i I(z_i; y | Z\\z_i) >= sum_i D_KL[P_Z || P_{Z\\z_i}].
 - Eq. 8 / 23, Local Information Loss: L_LIL = exp(-sum_{i=1..n} D_KL[P_Z || P_{Z\\z_i}]) in (0, 1].
 - Eq. 12, Global Information Loss: L_GIL = E_{G ~ E_phi(G|Z)} D_KL[P_Z || P_G].
@@ -60,9 +60,9 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from iid.losses_etd import KL_DIRECTIONS, WEIGHTINGS, ETDLoss
 from iid.models.backbones import create_backbone
 from iid.models.families import BackboneSettings, Family, family_options
+from iid.models.losses_etd import KL_DIRECTIONS, WEIGHTINGS, ETDLoss
 from iid.models.output import ModelOutput
 from iid.settings import bounds, settings
 

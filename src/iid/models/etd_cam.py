@@ -74,7 +74,7 @@ def load_faces(store: Any, n: int, seed: int) -> dict[str, Tensor]:
 
 def render(module: Any, batch: dict[str, Tensor], out: Path) -> Path:
     """Faces (canonical crop, as tested) and one Grad-CAM overlay per local block."""
-    from iid.figures import pyplot, save_grid
+    from iid.reporting.figures import pyplot, save_grid
 
     plt = pyplot()
 

@@ -121,8 +121,8 @@ def _adm(model: Mapping[str, Any]) -> ADMSettings:
 
 def _build_caddm(model: Mapping[str, Any], backbone: BackboneSettings) -> tuple[nn.Module, nn.Module]:
     """The paper's ID-unaware detector: backbone + ADM, trained with the detection loss."""
-    from iid.losses import DetectorLoss
     from iid.models.detector import Detector
+    from iid.models.losses import DetectorLoss
 
     adm = _adm(model)
     net = Detector(backbone.name, backbone.pretrained, adm=True, adm_width=adm.width)
@@ -133,8 +133,8 @@ def _build_caddm(model: Mapping[str, Any], backbone: BackboneSettings) -> tuple[
 
 def _build_binary(model: Mapping[str, Any], backbone: BackboneSettings) -> tuple[nn.Module, nn.Module]:
     """The plain binary classifier: the same backbone, pooling and final linear, cross-entropy only."""
-    from iid.losses import ClassificationLoss
     from iid.models.detector import Detector
+    from iid.models.losses import ClassificationLoss
 
     return Detector(backbone.name, backbone.pretrained, adm=False), ClassificationLoss()
 

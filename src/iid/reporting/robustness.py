@@ -6,7 +6,7 @@
 
 A cell is one checkpoint's video-level AUC on one test set under one perturbation, averaged over the
 levels (as the compared papers report it), with a 95% bootstrap interval over test videos (the same
-resamples for every level, iid.stats); the Avg column averages the six image perturbations of the
+resamples for every level, iid.reporting.stats); the Avg column averages the six image perturbations of the
 paper (re-compression, the seventh, is ours and is reported beside them, outside the average). The
 paper's numbers (conf/experiment/paper/table4.csv) follow as their own rows. report.png draws AUC
 against level per perturbation.
@@ -21,8 +21,9 @@ from pathlib import Path
 
 import numpy as np
 
-from iid import stats
-from iid.tables import PAPER_DIR, column_videos
+from iid.reporting import stats
+from iid.reporting.figures import pyplot
+from iid.reporting.tables import PAPER_DIR, Job, column_videos
 
 PAPER_SIX = ("saturation", "contrast", "occlusion", "noise", "blur", "pixelation")
 ORDER = (*PAPER_SIX, "compression")
@@ -42,9 +43,7 @@ def evaluate_jobs(sweep: Path) -> list[tuple[Path, str, str, int, dict]]:
     return out
 
 
-def _job(path: Path):
-    from iid.tables import Job
-
+def _job(path: Path) -> Job:
     return Job(path, None, None, True, None)
 
 
@@ -93,11 +92,7 @@ def markdown(t: dict) -> str:
 
 
 def plot(t: dict, path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     names = [n for n in ORDER if any(k[2] == n for k in t["curves"])]
     fig, axes = plt.subplots(1, max(1, len(names)), figsize=(2.6 * max(1, len(names)), 3.0), squeeze=False, sharey=True)
     for ax, name in zip(axes[0], names):

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from sklearn.metrics import roc_auc_score
 
-from iid import stats
+from iid.reporting import stats
 
 
 def test_weighted_auc_is_the_mann_whitney_auc_with_ties_and_repeats():

@@ -4,7 +4,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from iid.losses import ClassificationLoss, DetectorLoss, MultiBoxLoss
+from iid.models.losses import ClassificationLoss, DetectorLoss, MultiBoxLoss
 from iid.models.output import ModelOutput
 
 # four hand-made anchors (cx, cy, w, h): the whole image and three small disjoint boxes
@@ -128,7 +128,7 @@ def test_criterion_from_the_model_config_files():
     from iid.errors import UserError
     from iid.models.families import build_family
 
-    conf = Path(__file__).resolve().parents[1] / "src" / "iid" / "conf"
+    conf = Path(__file__).resolve().parents[2] / "src" / "iid" / "conf"
     backbone = OmegaConf.load(conf / "backbone" / "resnet18.yaml")
     _, loss = build_family(OmegaConf.load(conf / "model" / "caddm.yaml"), backbone)
     assert (loss.alpha, loss.beta) == (1.0, 0.1)

@@ -1,16 +1,16 @@
-"""A sweep folder -> the experiment's table beside the paper's numbers (Markdown, CSV, PNG).
+"""A sweep folder -> the experiment's table beside the paper's numbers (Markdown, CSV; the PNG: table_plot).
 
-`report(cfg)` (run by `python -m iid.report sweep=multirun/<...>`) reads every job under the folder (Hydra's multirun layout:
+`python -m iid.report sweep=multirun/<...>` (iid.reporting.write) reads every job under the folder (Hydra's multirun layout:
 one sub-folder per job with .hydra/overrides.yaml, config.json, results.json, predictions/), groups
 the jobs into the experiment's rows (each job's `experiment.row`) and seeds, and writes into the
 sweep folder:
 
 - report.md: per metric, a table of rows x columns; a cell is our mean over seeds with its 95%
-  bootstrap interval over test videos (iid.stats), the paper's number beside it; then the paired
+  bootstrap interval over test videos (iid.reporting.stats), the paper's number beside it; then the paired
   differences of each row to the row the paper compares it with, on the same videos;
 - report.csv: the same in long form, with the spread between seeds and the counts;
 - report.png: the cells with their intervals (a line plot over `experiment.x` when rows have one,
-  e.g. Fig. 8: AUC against the number of training methods; iid.table_plot).
+  e.g. Fig. 8: AUC against the number of training methods; iid.reporting.table_plot).
 
 Every number is computed from the jobs' predictions/<test set>.csv (the per-frame probabilities
 evaluation wrote), so it can be traced to a file. A job that failed or never ran is a visible gap
@@ -28,16 +28,15 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
-from iid import stats
 from iid.errors import UserError
-from iid.settings import bounds, plain, settings
+from iid.reporting import stats
+from iid.settings import bounds, settings
 
 log = logging.getLogger("iid.report")
-PAPER_DIR = Path(__file__).resolve().parent / "conf" / "experiment" / "paper"
+PAPER_DIR = Path(__file__).resolve().parents[1] / "conf" / "experiment" / "paper"
 SET_NAMES = {"ffpp": "FF++", "celebdf": "Celeb-DF", "dfdc": "DFDC", "dfdc_preview": "DFDC-P"}
 
 
@@ -59,13 +58,6 @@ class ExperimentSpec:
     x: float | None = None  # this job's position on the figure's x axis
     series: str | None = None  # this job's line in the figure
     xlabel: str | None = None
-
-
-@dataclass(frozen=True)
-class ReportArgs:
-    sweep: str = "???"
-    n_boot: int = field(default=1000, metadata=bounds(100))
-    wandb: bool = False  # also log the table to W&B (offline unless logged in)
 
 
 @dataclass
@@ -323,47 +315,4 @@ def write_csv(t: Table, path: Path) -> None:
                     })  # fmt: skip
 
 
-def _to_wandb(t: Table, sweep: Path, md: str) -> None:
-    import wandb
-
-    from iid.engine.loggers import wandb_mode
-
-    run = wandb.init(project="iid", group=t.spec.name, job_type="report", name=f"{t.spec.name}-report",
-                     dir=str(sweep), mode=wandb_mode())  # fmt: skip
-    with open(sweep / "report.csv") as f:
-        rows = list(csv.reader(f))
-    run.log({"table": wandb.Table(columns=rows[0], data=rows[1:]), "figure": wandb.Image(str(sweep / "report.png")),
-             "report": wandb.Html(f"<pre>{md}</pre>")})  # fmt: skip
-    run.finish()
-
-
-def report(cfg: Any) -> dict[str, Path]:
-    args = settings(ReportArgs, "report", {k: v for k, v in plain(cfg).items() if k in ("sweep", "n_boot", "wandb")})
-    sweep = Path(args.sweep)
-    if args.sweep == "???" or not sweep.is_dir():
-        raise UserError(f"sweep={args.sweep}: give the folder of a sweep (multirun/<date>/<time> or hydra.sweep.dir)")
-    from iid import robustness
-
-    robust = robustness.write(sweep, args.n_boot)  # a sweep of iid.evaluate over perturbations: Table 4
-    if robust is not None:
-        print(f"wrote {', '.join(str(p) for p in robust.values())}")
-        return robust
-    jobs = find_jobs(sweep)
-    if not jobs:
-        raise UserError(f"{sweep}: no job folders (results.json or .hydra/overrides.yaml) under it")
-    t = build_table(jobs, args.n_boot)
-    md = markdown(t)
-    out = {"md": sweep / "report.md", "csv": sweep / "report.csv", "png": sweep / "report.png"}
-    out["md"].write_text(md)
-    write_csv(t, out["csv"])
-    from iid.table_plot import plot
-
-    plot(t, out["png"])
-    if args.wandb:
-        _to_wandb(t, sweep, md)
-    print(md)
-    print(f"wrote {', '.join(str(p) for p in out.values())}")
-    return out
-
-
-__all__ = ["ExperimentSpec", "Table", "build_table", "find_jobs", "markdown", "report"]
+__all__ = ["ExperimentSpec", "Table", "build_table", "find_jobs", "markdown", "write_csv"]

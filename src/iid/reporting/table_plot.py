@@ -5,15 +5,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from iid.tables import Table, column_title
+from iid.reporting.figures import pyplot
+from iid.reporting.tables import Table, column_title
 
 
 def plot(t: Table, path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     s = t.spec
     m = s.metrics[0]
     line = any(x is not None for x, _ in t.x.values())
