@@ -15,6 +15,9 @@ CHANNELS = {
     "xception": 2048,
     "efficientnet_b3": 1536,
     "efficientnet_b4": 1792,
+    "efficientnet_lite0": 1280,
+    "efficientnet_lite1": 1280,
+    "efficientnet_lite2": 1280,
 }
 
 

@@ -63,11 +63,11 @@ def test_tiny_sweep_of_each_experiment_runs_through_the_report(experiment, tiny_
 
 
 def _fake_job(root: Path, name: str, row: str, seed: int, spec: dict, probs: np.ndarray, labels: np.ndarray,
-              finished: bool = True, backbone: str = "resnet34") -> None:
+              finished: bool = True, backbone: str = "resnet34", pretrained: object = False) -> None:
     d = root / name
     (d / ".hydra").mkdir(parents=True)
     (d / ".hydra" / "overrides.yaml").write_text(f"- row={row}\n- seed={seed}\n")
-    config = {"seed": seed, "experiment": {**spec, "row": row}, "backbone": {"name": backbone}}
+    config = {"seed": seed, "experiment": {**spec, "row": row}, "backbone": {"name": backbone, "pretrained": pretrained}}
     (d / "config.json").write_text(json.dumps(config))
     if not finished:
         return
@@ -126,3 +126,31 @@ def test_report_flags_runs_of_another_network_than_the_papers(backbone, tmp_path
     else:
         assert "these runs used resnet18; the paper's numbers are for resnet34" in md
         assert "FF++ paper (resnet34)" in md
+
+
+@pytest.mark.parametrize(("backbone", "pretrained", "flagged"), [
+    ("resnet34", "imagenet", False), ("resnet34", False, True), ("efficientnet_lite0", "imagenet", True),
+])  # fmt: skip
+def test_report_flags_cells_whose_network_or_initial_weights_are_not_the_papers(backbone, pretrained, flagged, tmp_path):
+    from iid.reporting.write import report
+
+    # Table 3's rows each name their paper network in their own config (paper_backbone per row)
+    spec = {"name": "table3", "rows": ["Ours (ResNet-34)", "Ours (EfficientNet-b3)"], "columns": ["ffpp"],
+            "metrics": ["video_auc"], "paper": "table3"}  # fmt: skip
+    labels = np.r_[np.zeros(10), np.ones(10)].astype(int)
+    _fake_job(tmp_path, "r34", "Ours (ResNet-34)", 0, {**spec, "paper_backbone": "resnet34"}, np.linspace(0, 1, 20),
+              labels, backbone=backbone, pretrained=pretrained)
+    _fake_job(tmp_path, "b3", "Ours (EfficientNet-b3)", 0, {**spec, "paper_backbone": "efficientnet_b3"},
+              np.linspace(0, 1, 20), labels, backbone="efficientnet_b3", pretrained=True)
+    report({"sweep": str(tmp_path), "n_boot": 100})
+    md = (tmp_path / "report.md").read_text()
+    rows = {r["row"]: r for r in csv.DictReader(open(tmp_path / "report.csv"))}
+    assert rows["Ours (ResNet-34)"]["init"] == ("random" if pretrained is False else "ImageNet")
+    assert rows["Ours (EfficientNet-b3)"]["paper_backbone"] == "efficientnet_b3"
+    assert "| Ours (EfficientNet-b3) |" in md  # the paper's network from ImageNet: no mark
+    if flagged:
+        assert "| Ours (ResNet-34) † |" in md
+        init = "random" if pretrained is False else "ImageNet"
+        assert f"Ours (ResNet-34): {backbone} ({init}), paper: resnet34 (ImageNet)" in md
+    else:
+        assert "†" not in md

@@ -68,6 +68,15 @@ class Job:
     done: bool
     spec: ExperimentSpec | None
     backbone: str | None = None
+    init: str | None = None  # initial weights: "ImageNet" (hub, package or file) or "random"
+
+
+def initial_weights(config: dict | None) -> str | None:
+    """How a run's network started: the papers' all start from ImageNet."""
+    if not config or "backbone" not in config:
+        return None
+    pretrained = (config.get("backbone") or {}).get("pretrained")
+    return "random" if pretrained in (False, None, "false", "False", "") else "ImageNet"
 
 
 def _overrides(job_dir: Path) -> dict[str, str]:
@@ -96,7 +105,7 @@ def find_jobs(sweep: Path) -> list[Job]:
         seed = config.get("seed") if config else over.get("seed")
         done = (d / "results.json").is_file()
         backbone = (config.get("backbone") or {}).get("name") if config else over.get("backbone")
-        jobs.append(Job(d, row, int(seed) if seed is not None else None, done, spec, backbone))
+        jobs.append(Job(d, row, int(seed) if seed is not None else None, done, spec, backbone, initial_weights(config)))
     return jobs
 
 
@@ -180,11 +189,23 @@ class Table:
     gaps: list[str]
     x: dict[str, tuple[float | None, str | None]]  # row -> (x, series)
     backbones: dict[str, list[str]] = field(default_factory=dict)  # row -> the networks its jobs ran
+    inits: dict[str, list[str]] = field(default_factory=dict)  # row -> their initial weights
+    paper_backbones: dict[str, str] = field(default_factory=dict)  # row -> the paper's network for it
 
     def foreign_backbones(self) -> list[str]:
         """Networks the runs used that are not the one the paper's numbers are for."""
         want = self.spec.paper_backbone
         return sorted({b for bs in self.backbones.values() for b in bs if want and b != want})
+
+    def unlike_paper(self) -> dict[str, str]:
+        """Rows whose runs' network or initial weights differ from the paper's (ImageNet-initialised
+        `paper_backbones[row]`), with what they ran."""
+        out = {}
+        for row, nets in self.backbones.items():
+            want, inits = self.paper_backbones.get(row), self.inits.get(row, [])
+            if (want and any(n != want for n in nets)) or "random" in inits:
+                out[row] = f"{'+'.join(nets)} ({'+'.join(inits) or '?'})" + (f", paper: {want} (ImageNet)" if want else "")
+        return out
 
 
 def build_table(jobs: Sequence[Job], n_boot: int = 1000) -> Table:
@@ -228,7 +249,12 @@ def build_table(jobs: Sequence[Job], n_boot: int = 1000) -> Table:
         s = next((j.spec for j in js if j.spec), None)
         xs[row] = (s.x, s.series) if s else (None, None)
     backbones = {row: sorted({j.backbone for j in js if j.backbone}) for row, js in by_row.items()}
-    return Table(spec, cells, diffs, read_paper(spec), gaps, xs, backbones)
+    inits = {row: sorted({j.init for j in js if j.init}) for row, js in by_row.items()}
+    # a row config may name the paper's network for its row (Table 3's rows differ in it)
+    paper_nets = {row: next((j.spec.paper_backbone for j in js if j.spec and j.spec.paper_backbone), None)
+                  for row, js in by_row.items()}  # fmt: skip
+    return Table(spec, cells, diffs, read_paper(spec), gaps, xs, backbones, inits,
+                 {r: n for r, n in paper_nets.items() if n})
 
 
 def _common(a: stats.Videos, b: stats.Videos) -> tuple[stats.Videos | None, stats.Videos | None]:
@@ -262,6 +288,10 @@ def markdown(t: Table) -> str:
     if foreign:
         lines += [f"**Not the paper's network:** these runs used {', '.join(foreign)}; the paper's numbers are "
                   f"for {s.paper_backbone}, so the two columns compare different networks.", ""]  # fmt: skip
+    unlike = t.unlike_paper()
+    if unlike:
+        lines += ["**†** network or initial weights not the paper's (the papers' networks start from ImageNet): "
+                  + "; ".join(f"{row}: {what}" for row, what in unlike.items()) + ".", ""]  # fmt: skip
     paper_head = f"paper ({s.paper_backbone})" if foreign else "paper"
     for m in s.metrics:
         level, metric = m.split("_", 1)
@@ -273,7 +303,7 @@ def markdown(t: Table) -> str:
             for c in s.columns:
                 p = t.paper.get((row, c, m))
                 vals += [_fmt(t.cells.get((row, c, m))), f"{p:.4f}" if p is not None else "—"]
-            lines.append(f"| {row} | " + " | ".join(vals) + " |")
+            lines.append(f"| {row}{' †' if row in unlike else ''} | " + " | ".join(vals) + " |")
         lines.append("")
         if s.compare:
             lines += [f"Paired differences ({level} {metric.upper()}, same test videos, 95% interval):", ""]
@@ -294,7 +324,7 @@ def markdown(t: Table) -> str:
 
 def write_csv(t: Table, path: Path) -> None:
     fields = ["row", "column", "metric", "mean", "ci_low", "ci_high", "seed_sd", "seeds", "videos", "paper",
-              "compared_with", "diff", "diff_low", "diff_high", "x", "series", "backbone", "paper_backbone"]  # fmt: skip
+              "compared_with", "diff", "diff_low", "diff_high", "x", "series", "backbone", "init", "paper_backbone"]  # fmt: skip
     with open(path, "w", newline="") as f:
         w = csv.DictWriter(f, fieldnames=fields)
         w.writeheader()
@@ -311,7 +341,8 @@ def write_csv(t: Table, path: Path) -> None:
                         "compared_with": (t.spec.compare or {}).get(row, ""), "diff": d.mean if d else "",
                         "diff_low": d.low if d else "", "diff_high": d.high if d else "",
                         "x": "" if x is None else x, "series": series or "",
-                        "backbone": "+".join(t.backbones.get(row, [])), "paper_backbone": t.spec.paper_backbone or "",
+                        "backbone": "+".join(t.backbones.get(row, [])), "init": "+".join(t.inits.get(row, [])),
+                        "paper_backbone": t.paper_backbones.get(row) or t.spec.paper_backbone or "",
                     })  # fmt: skip
 
 
