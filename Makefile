@@ -43,7 +43,7 @@ lint: $(VENV)/.installed-dev
 	$(BIN)/python -m ruff check src tests benchmarks
 
 data: $(VENV)/.installed-dev
-	$(BIN)/python -m iid.synth out=data/synthetic
+	$(BIN)/python -m iid.synth out=data/synthetic size=small  # the size `make train` reads (data.synth.size)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache
