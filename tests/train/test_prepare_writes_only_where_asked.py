@@ -50,7 +50,7 @@ def test_a_benchmark_of_another_size_is_never_replaced(synthetic_root, compose_c
     data = tmp_path / "data"
     shutil.copytree(synthetic_root, data / "synthetic")  # size=tiny, in the benchmark's own folder
     before = listing(data)
-    with pytest.raises(UserError, match=r"size=tiny seed=0, not size=small seed=0: pass data.synth.size=tiny") as err:
+    with pytest.raises(UserError, match=r"of size tiny and seed 0, not small and 0: pass data.synth.size=tiny") as err:
         prepare(compose_cfg(["data=synthetic", f"paths.data={data}", f"paths.stores={tmp_path / 'stores'}"], "prepare"))
     assert "\n" not in str(err.value) and not generations and listing(data) == before
     assert not (tmp_path / "stores").exists()

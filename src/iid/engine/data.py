@@ -125,8 +125,8 @@ def ensure_synthetic(cfg: Mapping[str, Any]) -> None:
             raise UserError(f"{out} holds a synthetic benchmark of an older iid: regenerate it with `python -m "
                             f"iid.synth out={out} size={size}`, or pass data.synth.out=<another folder>")  # fmt: skip
         elif (marker.get("scale"), marker.get("seed")) != (size, seed):
-            raise UserError(f"{out} holds the synthetic benchmark at size={marker.get('scale')} seed={marker.get('seed')}, "
-                            f"not size={size} seed={seed}: pass data.synth.size={marker.get('scale')} "
+            raise UserError(f"{out} holds the synthetic benchmark of size {marker.get('scale')} and seed {marker.get('seed')}, "
+                            f"not {size} and {seed}: pass data.synth.size={marker.get('scale')} "
                             f"data.synth.seed={marker.get('seed')} to use it, or data.synth.out=<another folder>")  # fmt: skip
     stamp = store_root / SYNTH_STAMP
     read = _benchmark_read(data)
