@@ -35,6 +35,11 @@ from iid.models.output import ModelOutput
 from iid.optim import build_optimizer
 
 __all__ = ["CONFIG_KEY", "DetectorModule", "load_checkpoint", "plain_config"]
+# How a metric computed from every rank's frames (FrameScores gathers them) is logged: each rank holds
+# the same value, and the max over ranks of equal values is that value exactly, whatever the number of
+# ranks (a mean could be off by rounding); a no-op outside DDP. Without sync_dist Lightning would warn
+# on every rank that an unsynchronised epoch metric is logged.
+GATHERED = {"sync_dist": True, "reduce_fx": "max"}
 
 
 class DetectorModule(pl.LightningModule):
@@ -107,15 +112,18 @@ class DetectorModule(pl.LightningModule):
         out = self(batch["image"])
         parts = self.criterion(out, batch)
         b = batch["label"].shape[0]
-        self.log("train/loss", parts["loss"].detach(), on_step=True, on_epoch=True, prog_bar=True, batch_size=b)
+        # each rank sees its own batches: under DDP the logged means are over every rank's (sync_dist)
+        self.log("train/loss", parts["loss"].detach(), on_step=True, on_epoch=True, prog_bar=True, batch_size=b,
+                 sync_dist=True)  # fmt: skip
         for k, v in parts.items():
             if k != "loss":
-                self.log(f"train/{k}", v, on_step=False, on_epoch=True, batch_size=b)
+                self.log(f"train/{k}", v, on_step=False, on_epoch=True, batch_size=b, sync_dist=True)
         if "num_pos" in parts:  # positive anchors per fake image: does matching find the boxes?
             n_fake = batch["label"].sum().clamp(min=1)
-            self.log("train/pos_per_fake", parts["num_pos"] / n_fake, on_step=False, on_epoch=True, batch_size=b)
+            self.log("train/pos_per_fake", parts["num_pos"] / n_fake, on_step=False, on_epoch=True, batch_size=b,
+                     sync_dist=True)  # fmt: skip
         for k, v in (batch.get("stats") or {}).items():  # share of global / partial swaps, DA rates
-            self.log(f"aug/{k}", float(v), on_step=False, on_epoch=True, batch_size=b)
+            self.log(f"aug/{k}", float(v), on_step=False, on_epoch=True, batch_size=b, sync_dist=True)
         return parts["loss"]
 
     def configure_optimizers(self) -> dict[str, Any]:
@@ -138,7 +146,7 @@ class DetectorModule(pl.LightningModule):
             return
         self.val_results = res
         for k in METRIC_KEYS:
-            self.log(f"val/{k}", float(res[k]), prog_bar=k == "video_auc")
+            self.log(f"val/{k}", float(res[k]), prog_bar=k == "video_auc", **GATHERED)
 
     # -- test ----------------------------------------------------------------------------------------
     def on_test_epoch_start(self) -> None:
@@ -158,7 +166,7 @@ class DetectorModule(pl.LightningModule):
             self.test_results[name] = metric.compute()
             self.test_predictions[name] = metric.predictions()
             for k in METRIC_KEYS:
-                self.log(f"test/{name}/{k}", float(self.test_results[name][k]), add_dataloader_idx=False)
+                self.log(f"test/{name}/{k}", float(self.test_results[name][k]), add_dataloader_idx=False, **GATHERED)
 
     # -- checkpoints ---------------------------------------------------------------------------------
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:

@@ -295,3 +295,68 @@ def test_frozen_network_scores_as_the_eager_one(caddm_ckpt, binary_ckpt):
         for x, y in zip(a, b):
             assert x.score == pytest.approx(y.score, abs=1e-5)
             np.testing.assert_allclose(x.boxes, y.boxes, atol=1e-4)
+
+
+def real_trained(ckpt: Path, out: Path) -> Path:
+    """A copy of `ckpt` whose stored config trained on a real data set (data=ffpp), weights unchanged."""
+    import torch
+    from hydra import compose, initialize_config_module
+
+    from iid.engine.config import plain_config
+
+    with initialize_config_module("iid.conf", version_base="1.3"):
+        data = plain_config(compose("config", overrides=["data=ffpp"]))["data"]
+    doc = torch.load(ckpt, weights_only=True)
+    doc["iid_config"]["data"] = data
+    torch.save(doc, out)
+    return out
+
+
+def test_a_synthetic_checkpoint_is_cautioned_once_per_run_and_in_every_result(tmp_path, binary_ckpt, photos, capsys):
+    import csv
+
+    inp = tmp_path / "in"
+    inp.mkdir()
+    for name in ("a.jpg", "b.jpg"):
+        shutil.copy(photos("grace_hopper.jpg"), inp / name)
+    res = run(binary_ckpt, inp, tmp_path / "out")  # the fixture's config is the default: data=synthetic
+    err = capsys.readouterr()
+    cautions = [ln for ln in err.err.splitlines() if ln.startswith("warning: ")]
+    assert len(cautions) == 1 and "synthetic benchmark" in cautions[0] and "warning" not in err.out
+    with open(tmp_path / "out" / "summary.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert len(rows) == 2 and all("synthetic benchmark" in r["warning"] for r in rows)
+    assert all("synthetic benchmark" in d["warning"] for d in res["docs"].values())
+    # trained on a real data set: no caution anywhere
+    real = run(real_trained(binary_ckpt, tmp_path / "real.ckpt"), inp, tmp_path / "out_real")
+    assert "warning" not in capsys.readouterr().err
+    assert all(d["warning"] is None for d in real["docs"].values())
+    with open(tmp_path / "out_real" / "summary.csv") as f:
+        assert all(r["warning"] == "" for r in csv.DictReader(f))
+
+
+@pytest.mark.parametrize("image_size,tiles", [((160, 640), 1), ((1920, 360), 1), ((640, 480), 8)])
+def test_contact_sheet_title_fits_or_wraps(image_size, tiles, photos):
+    """A narrow and a wide photo (one tile: a 328 px sheet) and a video's 8 tiles: every title line lies
+    inside the sheet, the lines together are the whole title, and the right margin stays background."""
+    from iid.inference.outputs import MARGIN, Overlay, contact_sheet, text_width, wrap
+
+    w, h = image_size
+    img = cv2.resize(cv2.imread(str(photos("grace_hopper.jpg")))[:, :, ::-1], (w, h))
+    overlay = Overlay(Path("unused.png"), None, {}, tiles, 0.5)
+    face = {"score": 0.979, "face_quad": [[10, 10], [w / 2, 10], [w / 2, h / 2], [10, h / 2]], "track": 0}
+    for _ in range(tiles):
+        overlay.add(img, 1.0, [face])
+    title = ("a_rather_long_file_name_from_a_phone_camera_20240101_120000.jpg: fake 0.979 (threshold 0.5), "
+             "1/1 frames with a face, caddm efficientnet_b4")  # fmt: skip
+    sheet = contact_sheet(overlay.tiles, title)
+    width = sheet.shape[1]
+    lines = wrap(title, width - 2 * MARGIN)
+    assert "".join(lines).replace(" ", "") == title.replace(" ", "")  # nothing of it dropped
+    assert all(MARGIN + text_width(line) <= width - MARGIN for line in lines)
+    bar = sheet[: 12 + 22 * len(lines)]
+    assert (bar[:, -4:] == 24).all()  # no text runs into the right edge
+    assert (bar[:, MARGIN : width - MARGIN] == 255).any(axis=(0, 2)).sum() > 0.3 * (width - 2 * MARGIN)  # drawn
+    if width < 700:
+        assert len(lines) > 1  # the one-tile sheets wrap
+    assert sheet.shape[0] > bar.shape[0] + overlay.tiles[0].shape[0]  # the tiles below the title

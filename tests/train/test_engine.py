@@ -35,7 +35,7 @@ def test_unknown_keys_and_bad_overrides_are_one_line():
                                "+trainer.limit_val_batches=1", "--cfg", "job"])  # fmt: skip
     with pytest.raises(UserError, match="unknown key 'foo'"):
         check_overrides("config", ["foo=1"])
-    with pytest.raises(UserError, match=r"unknown key\(s\) \['foo'\]"):
+    with pytest.raises(UserError, match="unknown key 'foo'"):
         check_overrides("config", ["+foo=1"])  # Hydra itself would accept a new top-level key
     with pytest.raises(UserError, match="unknown key 'model.adm.width'"):
         check_overrides("config", ["model=binary", "model.adm.width=3"])  # binary has no ADM

@@ -45,3 +45,23 @@ def test_evaluate_user_errors(cli, tmp_path):
     p = cli("iid.evaluate", [f"ckpt={tmp_path / 'nope.ckpt'}"], cwd=tmp_path)
     assert p.returncode == 2 and "Traceback" not in p.stderr
     assert [ln for ln in p.stderr.splitlines() if ln.startswith("error: ")][0].count("nope.ckpt") == 1
+
+
+@pytest.mark.slow
+def test_a_synthetic_checkpoint_on_a_real_data_set_is_cautioned(trained_runs, tiny_base, compose_cfg, tmp_path, caplog):
+    from iid.evaluate import evaluate
+
+    ckpt = trained_runs["off"] / "checkpoints" / "best.ckpt"
+    stores = next(o.split("=", 1)[1] for o in tiny_base if o.startswith("paths.stores="))
+    # data=ffpp is a real data set; its store here is the synthetic DFDC's (all the test needs is a store)
+    real = [f"ckpt={ckpt}", "data=ffpp", f"data.store_root={stores}/synthetic", "test_sets=[dfdc]"]
+    with caplog.at_level("WARNING", logger="iid.train"):
+        doc = evaluate(compose_cfg(real, "evaluate"), tmp_path / "real")
+    cautions = [r.getMessage() for r in caplog.records if "synthetic benchmark" in r.getMessage()]
+    assert len(cautions) == 1 and "dfdc" not in cautions[0] and "ffpp" in cautions[0]
+    assert doc["warning"] == cautions[0]
+    assert json.loads((tmp_path / "real" / "results.json").read_text())["warning"] == cautions[0]
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="iid.train"):  # on its own (synthetic) test sets: no caution
+        same = evaluate(compose_cfg([f"ckpt={ckpt}", "test_sets=[dfdc]"], "evaluate"), tmp_path / "own")
+    assert "warning" not in same and not [r for r in caplog.records if "synthetic benchmark" in r.getMessage()]

@@ -178,7 +178,7 @@ def select_frames(
     from iid.data.sampling import equal_interval_rows
 
     if fakes not in FAKES:
-        raise UserError(f"fakes={fakes!r}: choose one of {', '.join(FAKES)}")
+        raise UserError(f"analysis.fakes={fakes!r}: choose one of {', '.join(FAKES)}")
     out = Frames(name, in_dataset)
     cols: dict[str, list[np.ndarray]] = {k: [] for k in ("label", "identity", "target", "video", "method", "frame", "split")}
     rng = np.random.default_rng(seed)

@@ -72,7 +72,7 @@ def run(ctx: Any, s: VisualSettings) -> dict[str, Any]:
 
     adm = [m for m in ctx.models if _has_adm(m)]
     if not adm:
-        raise UserError("the visual analysis needs a checkpoint with an Artifact Detection Module (model=caddm)")
+        raise UserError("the visual analysis needs a checkpoint with an Artifact Detection Module (trained with `python -m iid.train model=caddm`)")
     for m in ctx.models:
         if m not in adm:
             ctx.log(f"visual: {m.name} has no ADM ({m.family}); skipped")

@@ -141,7 +141,7 @@ def mfs_config(node: Any = None) -> MFSConfig:
         raise UserError("mfs.windows: give at least one [h, w] window")
     for h, w in cfg.windows:
         if not (0 < h <= cfg.crop_size and 0 < w <= cfg.crop_size):
-            raise UserError(f"mfs.windows: [{h}, {w}] must be positive and at most crop_size={cfg.crop_size}")
+            raise UserError(f"mfs.windows: [{h}, {w}] must be positive and at most mfs.crop_size={cfg.crop_size}")
     if cfg.blur_kernel < 1 or cfg.blur_kernel % 2 == 0:
         raise UserError(f"mfs.blur_kernel={cfg.blur_kernel}: must be a positive odd integer")
     if cfg.elastic_sigma <= 0 or cfg.blur_sigma <= 0:

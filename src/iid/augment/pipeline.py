@@ -222,7 +222,7 @@ class EvalTransform(_Transform):
     def __init__(self, out_size: int = 224, face_scale: float = 1.0, crop_size: int = 224) -> None:
         super().__init__(0)
         if face_scale <= 0:
-            raise UserError(f"face_scale={face_scale}: must be > 0 (1.0 = canonical alignment)")
+            raise UserError(f"eval.face_scale={face_scale}: must be > 0 (1.0 = canonical alignment)")
         self.out_size = int(out_size)
         self.face_scale = float(face_scale)
         self.crop_size = int(crop_size)

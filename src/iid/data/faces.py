@@ -1,7 +1,8 @@
 """Face landmarks (pluggable backends), 5-point similarity alignment onto a canonical template, hull mask.
 
 Adding a landmark backend is one class: subclass `LandmarkBackend`, implement `landmarks`, decorate
-with `@register_backend("name")`; `prepare.landmarks=name` then selects it.
+with `@register_backend("name")`; `data.landmarks=name` (prepare, train) or `landmarks=name` (predict)
+then selects it.
 """
 
 from __future__ import annotations
@@ -143,8 +144,9 @@ def get_backend(name: str, **kwargs) -> LandmarkBackend:
 
 
 _DLIB_HINT = (
-    "landmark backend 'dlib' needs dlib and face-recognition-models: pip install -e '.[dlib]' "
-    "(prebuilt dlib-bin wheels; '.[dlib-src]' builds dlib from source), or use prepare.landmarks=oracle"
+    "landmark backend 'dlib' needs the dlib and face_recognition_models modules, core dependencies of iid: "
+    "reinstall it (`make venv`, which builds dlib from source where no dlib-bin wheel exists, or pip install -e .); "
+    "on the synthetic benchmark data.landmarks=oracle (prepare, train) or landmarks=oracle (predict) needs neither"
 )
 
 

@@ -14,6 +14,15 @@ from typing import Any
 from iid.errors import UserError
 
 CONFIG_KEY = "iid_config"  # checkpoint entry holding the composed config (plain dict)
+# A model trained on the procedural benchmark has seen rendered faces and rendered manipulations only:
+# on real media its score is a number without meaning, however confident it looks.
+SYNTHETIC_CAUTION = ("the checkpoint was trained on the synthetic benchmark (data=synthetic): its scores say "
+                     "nothing about real faces or real manipulations")  # fmt: skip
+
+
+def trained_on_synthetic(config: dict[str, Any]) -> bool:
+    """Whether a checkpoint's config trained on the embedded synthetic benchmark (its data group has `synth`)."""
+    return bool((config.get("data") or {}).get("synth"))
 
 
 def load_checkpoint(path: str | Path, map_location: Any = "cpu", *, what: str = "checkpoint") -> dict[str, Any]:

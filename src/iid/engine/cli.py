@@ -3,7 +3,8 @@
 Before Hydra starts, the command line is composed with Hydra's compose API: an unknown group
 option, a key the config does not have (`foo=1`), a new top-level key (`+foo=1`, which Hydra would
 silently accept) or a malformed override ends in one `error: ...` line and exit code 2, instead of
-Hydra's page. A sweep (`-m`) is expanded as Hydra's basic sweeper will expand it (the config's
+Hydra's page; an unknown key's line names the closest keys the config has (`workers=2` on prepare:
+`prepare.workers`), since keys move between groups as the suite grows. A sweep (`-m`) is expanded as Hydra's basic sweeper will expand it (the config's
 `hydra.sweeper.params` and the command line) and every job is composed and validated by the entry
 point's `validate` first, so a bad value in the last job fails before the first one trains. A
 UserError raised inside the job ends the same way.
@@ -151,13 +152,23 @@ def check_overrides(config_name: str, argv: Sequence[str],
             for job in jobs:
                 # what the chosen group options add (experiment=..., debug=...) is known; another new key is a typo
                 selections = [o for o in job if o.lstrip("+~").split("=", 1)[0] in groups]
+                where = f" (sweep job {' '.join(job)})" if multirun else ""
                 try:
-                    base, cfg = compose(config_name, overrides=selections), compose(config_name, overrides=job)
+                    base = compose(config_name, overrides=selections)
+                    cfg = compose(config_name, overrides=job)
                 except Exception as err:
-                    raise UserError(_explain(err) + (f" (sweep job {' '.join(job)})" if multirun else "")) from None
+                    known = config_keys(base, groups) if "base" in locals() else {}
+                    raise UserError(_explain(err, known, _values(job)) + where) from None
                 added = sorted(set(cfg) - set(base))
                 if added:
-                    raise UserError(f"unknown key(s) {added}: `python -m iid.{_entry(config_name)} --cfg job` lists the config")
+                    known, values = config_keys(base, groups), _values(job)
+                    hints = {k: h for k in added if (h := did_you_mean(k, known, values.get(k)))}
+                    if len(added) == 1:
+                        head = f"unknown key {added[0]!r}{where}: " + (f"did you mean {hints[added[0]]}? " if hints else "")
+                    else:
+                        head = f"unknown key(s) {added}{where}: " + (
+                            f"did you mean {', '.join(f'{h} (for {k})' for k, h in hints.items())}? " if hints else "")
+                    raise UserError(head + f"`python -m iid.{_entry(config_name)} --cfg job` lists the config")
                 if validate is not None:
                     try:
                         validate(plain_config(cfg))
@@ -171,6 +182,11 @@ def check_overrides(config_name: str, argv: Sequence[str],
         GlobalHydra.instance().clear()
 
 
+def _values(overrides: Sequence[str]) -> dict[str, str]:
+    """{key: value as typed} of `key=value` overrides."""
+    return {o.lstrip("+~").split("=", 1)[0]: o.split("=", 1)[1] for o in overrides if "=" in o}
+
+
 def _entry(config_name: str) -> str:
     return {"config": "train"}.get(config_name, config_name)
 
@@ -179,11 +195,65 @@ def _first_line(err: BaseException) -> str:
     return (str(err).strip().splitlines() or [type(err).__name__])[0]
 
 
-def _explain(err: BaseException) -> str:
+def config_keys(cfg: Any, groups: set[str] = frozenset()) -> dict[str, Any]:
+    """{dotted key: value} of a composed config, inner nodes and the config's groups too, Hydra's own aside."""
+    from omegaconf import OmegaConf
+
+    def walk(node: Any, prefix: str) -> None:
+        for k, v in node.items():
+            keys[f"{prefix}{k}"] = v
+            if isinstance(v, dict):
+                walk(v, f"{prefix}{k}.")
+
+    keys: dict[str, Any] = {g: {} for g in groups}
+    walk({k: v for k, v in OmegaConf.to_container(cfg, resolve=False).items() if k != "hydra"}, "")
+    return keys
+
+
+def _accepts(current: Any, value: Any) -> bool:
+    """Whether a key holding `current` could take `value` (a group takes an option's name)."""
+    if current is None or value is None:
+        return True
+    if isinstance(value, bool) or isinstance(current, bool):
+        return isinstance(value, bool) and isinstance(current, bool)
+    if isinstance(value, int | float):
+        return isinstance(current, float) or (isinstance(current, int) and isinstance(value, int))
+    if isinstance(value, str):
+        return isinstance(current, str | dict)
+    return isinstance(current, type(value))
+
+
+def did_you_mean(key: str, known: dict[str, Any], value: str | None = None, n: int = 3) -> str:
+    """The closest known keys that take `value`, as `a or b`: by the whole dotted key and by its last
+    part (a key moved into a group keeps its name: workers -> prepare.workers); "" when none is close."""
+    from difflib import SequenceMatcher
+
+    import yaml
+
+    try:
+        parsed = yaml.safe_load(value) if value is not None else None
+    except yaml.YAMLError:
+        parsed = value
+    last = key.rsplit(".", 1)[-1]
+    scored = []
+    for k, current in known.items():
+        whole = SequenceMatcher(None, key, k).ratio()
+        score = max(whole, SequenceMatcher(None, last, k.rsplit(".", 1)[-1]).ratio())
+        if score >= 0.44 and _accepts(current, parsed):  # 0.44: 4 of 9 letters in order, as scale and size
+            scored.append((-score, -whole, len(k), k))
+    scored.sort()
+    # a key far closer than the rest is named alone
+    return " or ".join(k for s, *_, k in scored[:n] if s <= scored[0][0] + 0.2)
+
+
+def _explain(err: BaseException, known: dict[str, Any] | None = None, values: dict[str, str] | None = None) -> str:
+    """One line for a compose error; an unknown key's names the closest `known` keys taking its value."""
     msg = str(err).strip()
     m = re.search(r"Could not override '([^']+)'", msg)
     if m:
-        return f"unknown key {m.group(1)!r}: check its spelling (`--cfg job` prints the composed config)"
+        hint = did_you_mean(m.group(1), known or {}, (values or {}).get(m.group(1)))
+        return f"unknown key {m.group(1)!r}: " + (f"did you mean {hint}? " if hint else "check its spelling; ") + (
+            "`--cfg job` prints the composed config")
     m = re.search(r"Could not append to config. An item is already at '([^']+)'", msg)
     if m:
         return f"{m.group(1)} exists already: drop the leading + ({m.group(1)}=...)"

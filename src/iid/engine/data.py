@@ -4,7 +4,8 @@ and the DataModule over them.
 `python -m iid.prepare` runs the whole plan (preparation is resumable: finished videos are
 skipped); `iid.train` and `iid.evaluate` run only the part whose stores are missing, so the
 synthetic default needs no separate step. The synthetic benchmark is generated first when the data
-group asks for it.
+group asks for it and data.root is its own missing folder; nothing else is written outside the
+store root.
 """
 
 from __future__ import annotations
@@ -65,18 +66,40 @@ def _synth_marker(out: Path) -> str | None:
         return None
 
 
+def _benchmark_read(data: DataSettings) -> Path | None:
+    """The synthetic benchmark folder the run reads: the one holding data.root (<benchmark>/FaceForensics++)."""
+    return Path(str(data.root)).parent if data.root is not None else None
+
+
 def ensure_synthetic(cfg: Mapping[str, Any]) -> None:
-    """Generate the embedded benchmark on first use; stores built from an older one are rebuilt."""
+    """The embedded benchmark, generated on first use, and only there: where data.root is the benchmark's
+    own folder (data.synth.out) and no benchmark is in it. A data.root elsewhere (a copy) is read as it is;
+    a benchmark of another size, seed or version is never replaced (one line says what to pass); stores
+    built from another benchmark than the one read are rebuilt (under data.store_root only)."""
     data = data_settings(cfg)
     if not data.synth:
         return
-    from iid.synth import ensure
+    from iid.synth import build
 
     out, store_root = Path(str(data.synth["out"])), Path(data.store_root)
-    ensure(out, scale=str(data.synth.get("size", "small")), seed=int(data.synth.get("seed", 0)))
+    size, seed = str(data.synth.get("size", "small")), int(data.synth.get("seed", 0))
+    if data.root is not None and Path(str(data.root)).resolve() == (out / "FaceForensics++").resolve():
+        build.check_args(size, seed)
+        marker = build.read_marker(out)
+        if marker is None or not marker.get("complete"):  # missing, or a generation killed midway
+            build.generate(out, size, seed)
+        elif marker.get("version") != build.VERSION:
+            raise UserError(f"{out} holds a synthetic benchmark of an older iid: regenerate it with `python -m "
+                            f"iid.synth out={out} size={size}`, or pass data.synth.out=<another folder>")  # fmt: skip
+        elif (marker.get("scale"), marker.get("seed")) != (size, seed):
+            raise UserError(f"{out} holds the synthetic benchmark of size {marker.get('scale')} and seed {marker.get('seed')}, "
+                            f"not {size} and {seed}: pass data.synth.size={marker.get('scale')} "
+                            f"data.synth.seed={marker.get('seed')} to use it, or data.synth.out=<another folder>")  # fmt: skip
     stamp = store_root / SYNTH_STAMP
-    if stamp.is_file() and stamp.read_text() != _synth_marker(out):
-        log.warning("the synthetic benchmark at %s changed: rebuilding its stores in %s", out, store_root)
+    read = _benchmark_read(data)
+    if read is not None and stamp.is_file() and stamp.read_text() != _synth_marker(read):
+        log.warning("the synthetic benchmark at %s is not the one %s was built from: rebuilding its stores", read,
+                    store_root)  # fmt: skip
         shutil.rmtree(store_root)
 
 
@@ -95,8 +118,8 @@ def run_plan(calls: list[dict[str, Any]], cfg: Mapping[str, Any], report: bool =
                   f"({s['processed']} processed, {s['skipped_done']} already done), status {s['status']}, "
                   f"rows {s['rows']}, {s['seconds']} s")  # fmt: skip
     data = data_settings(cfg)
-    if data.synth and calls:
-        Path(data.store_root, SYNTH_STAMP).write_text(_synth_marker(Path(str(data.synth["out"]))) or "")
+    if data.synth and calls and (read := _benchmark_read(data)) is not None:
+        Path(data.store_root, SYNTH_STAMP).write_text(_synth_marker(read) or "")
     return summaries
 
 

@@ -17,7 +17,13 @@ from pathlib import Path
 from typing import Any
 
 from iid.engine import config as C
-from iid.engine.checkpoints import CONFIG_KEY, load_checkpoint, resume_checkpoint
+from iid.engine.checkpoints import (
+    CONFIG_KEY,
+    SYNTHETIC_CAUTION,
+    load_checkpoint,
+    resume_checkpoint,
+    trained_on_synthetic,
+)
 from iid.engine.data import build_datamodule, ensure_data
 from iid.engine.results import print_table, write_predictions, write_results
 from iid.errors import UserError
@@ -171,6 +177,10 @@ def evaluate(cfg: Any, out_dir: Path | None = None) -> dict[str, Any]:
     train_cfg = ckpt[CONFIG_KEY]
     config = eval_config(args, train_cfg)
     C.check_config(config)
+    caution = None
+    if trained_on_synthetic(train_cfg) and not trained_on_synthetic(config):  # a real data set: data=<name>
+        caution = f"{SYNTHETIC_CAUTION}; these numbers on {config['data']['name']} measure nothing real"
+        log.warning(caution)
     protocol, hw = C.eval_protocol(config), C.hardware(config)
     out_dir = Path(out_dir or hydra_run_dir(str(args.get("out") or "runs/evaluate")))
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -190,5 +200,5 @@ def evaluate(cfg: Any, out_dir: Path | None = None) -> dict[str, Any]:
     train_set = train_cfg["data"]["name"]
     meta = {"checkpoint": str(ckpt_path), "out": str(out_dir), "train_set": train_set, "model": train_cfg["model"]["family"],
             "train_run_dir": train_cfg.get("run_dir"), "global_step": ckpt.get("global_step"), "epoch": ckpt.get("epoch"),
-            "eval": config["eval"], "perturb": config.get("perturb")}  # fmt: skip
+            "eval": config["eval"], "perturb": config.get("perturb"), **({"warning": caution} if caution else {})}  # fmt: skip
     return _finish(module, dm, out_dir, train_set, meta, f"iid.evaluate: {ckpt_path} (trained on {train_set})", trainer)

@@ -11,6 +11,7 @@ Checkpoints of a run (`<run_dir>/checkpoints/`):
 from __future__ import annotations
 
 import fcntl
+import logging
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -18,6 +19,8 @@ from typing import Any
 
 from iid.engine.config import Budget, CheckpointSettings, Hardware
 from iid.errors import UserError
+
+log = logging.getLogger("iid.train")
 
 
 def _checkpoint_base():
@@ -96,6 +99,38 @@ class RunDirLock:
             self._fd = None
 
 
+def on_gpu(trainer_kwargs: dict[str, Any]) -> bool:
+    """Whether pl.Trainer with these arguments runs on GPUs (accelerator auto: when CUDA is there)."""
+    acc = str(trainer_kwargs.get("accelerator", "auto")).lower()
+    if acc == "auto":
+        import torch
+
+        return torch.cuda.is_available()
+    return acc in ("gpu", "cuda")
+
+
+def cpu_safe(trainer_kwargs: dict[str, Any]) -> dict[str, Any]:
+    """The arguments with sync_batchnorm turned off off the GPU (torch's SyncBatchNorm works with GPU
+    modules only): `trainer=ddp trainer.accelerator=cpu` runs on CPU processes, each rank with its own
+    batch-norm statistics."""
+    if trainer_kwargs.get("sync_batchnorm") and not on_gpu(trainer_kwargs):
+        if os.environ.get("LOCAL_RANK", "0") == "0":  # the DDP workers Lightning starts say it once more
+            log.info("trainer.sync_batchnorm: off on accelerator=%s (SyncBatchNorm needs GPUs): batch-norm "
+                     "statistics stay per process", trainer_kwargs.get("accelerator", "auto"))  # fmt: skip
+        return {**trainer_kwargs, "sync_batchnorm": False}
+    return trainer_kwargs
+
+
+def quiet_lightning_notes() -> None:
+    """Lightning warnings that say nothing about a run, printed by every rank of every run."""
+    import warnings
+
+    # the module's on_after_batch_transfer (the transforms) is the hook meant; the DataModule has none
+    warnings.filterwarnings("ignore", message=r"You have overridden `on_after_batch_transfer` in `LightningModule`")
+    # Lightning's own use of a torch API that torch deprecated (torch.utils._pytree.LeafSpec)
+    warnings.filterwarnings("ignore", message=r"`isinstance\(treespec, LeafSpec\)` is deprecated")
+
+
 def make_trainer(
     trainer_kwargs: dict[str, Any],
     hardware: Hardware,
@@ -129,6 +164,8 @@ def make_trainer(
     if progress:
         cbs.append(RichProgressBar())
     extra = {"max_epochs": budget.epochs} if fit else {}
+    trainer_kwargs = cpu_safe(trainer_kwargs)
+    quiet_lightning_notes()
     try:
         trainer = pl.Trainer(default_root_dir=str(run_dir), logger=loggers or False, callbacks=cbs,
                              enable_progress_bar=progress, use_distributed_sampler=False, **extra,

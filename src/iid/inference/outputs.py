@@ -21,7 +21,7 @@ import numpy as np
 
 RED, GREEN, YELLOW, WHITE, BLACK = (230, 40, 40), (40, 200, 70), (255, 215, 0), (255, 255, 255), (0, 0, 0)
 SUMMARY_FIELDS = ("file", "kind", "status", "score", "decision", "threshold", "frames_scored", "frames_requested",
-                  "tracks", "error", "json")  # fmt: skip
+                  "tracks", "error", "warning", "json")  # fmt: skip
 
 
 _NUMBERS = re.compile(r"\[[-0-9.eE,\s\[\]]*\]")  # a list of numbers or of such lists (no quotes, braces)
@@ -173,27 +173,58 @@ class Overlay:
             Path(self.tmp).unlink(missing_ok=True)
 
 
+TITLE_FONT, TITLE_SCALE, LEGEND_SCALE, MARGIN, LINE = cv2.FONT_HERSHEY_SIMPLEX, 0.6, 0.5, 8, 22
+
+
+def text_width(text: str, scale: float = TITLE_SCALE) -> int:
+    return cv2.getTextSize(text, TITLE_FONT, scale, 1)[0][0]
+
+
+def wrap(text: str, width: int, scale: float = TITLE_SCALE) -> list[str]:
+    """`text` in lines of at most `width` pixels: broken at spaces, a word longer than a line (a long
+    file name) at the last character that fits."""
+    lines: list[str] = []
+    for word in text.split(" "):
+        line = f"{lines[-1]} {word}" if lines else word
+        if lines and text_width(line, scale) <= width:
+            lines[-1] = line
+            continue
+        while len(word) > 1 and text_width(word, scale) > width:
+            cut = 1
+            while cut < len(word) and text_width(word[: cut + 1], scale) <= width:
+                cut += 1
+            lines.append(word[:cut])
+            word = word[cut:]
+        lines.append(word)
+    return lines
+
+
 def contact_sheet(tiles: list[np.ndarray], title: str, gap: int = 4) -> np.ndarray:
-    """Tiles (same width) in a grid under a title bar, RGB."""
+    """Tiles (same width) in a grid under a title bar, RGB. The title wraps to the sheet's width (one
+    tile of a photo is 328 px); the legend goes right of its last line, or on a line of its own."""
     n = len(tiles)
     cols = min(n, 8 if n > 16 else 4 if n > 4 else n)
     rows = math.ceil(n / cols)
     tw, th = tiles[0].shape[1], max(t.shape[0] for t in tiles)
-    bar = 34
-    sheet = np.full((bar + rows * (th + gap) + gap, cols * (tw + gap) + gap, 3), 24, np.uint8)
+    width = cols * (tw + gap) + gap
+    lines = wrap(title, width - 2 * MARGIN)
+    legend = [("face crop: fake", RED), ("real", GREEN), ("artifact box", YELLOW)]
+    widths = [text_width(t, LEGEND_SCALE) + 16 for t, _ in legend]
+    beside = text_width(lines[-1]) + 3 * MARGIN + sum(widths) <= width
+    fits = sum(widths) + MARGIN <= width
+    bar = 12 + LINE * (len(lines) + (0 if beside or not fits else 1))
+    sheet = np.full((bar + rows * (th + gap) + gap, width, 3), 24, np.uint8)
     for i, t in enumerate(tiles):
         r, c = divmod(i, cols)
         y, x = bar + gap + r * (th + gap), gap + c * (tw + gap)
         sheet[y : y + t.shape[0], x : x + tw] = t
-    font = cv2.FONT_HERSHEY_SIMPLEX
-    cv2.putText(sheet, title, (8, 23), font, 0.6, WHITE, 1, cv2.LINE_AA)
-    # the legend, right-aligned when it fits beside the title
-    legend = [("face crop: fake", RED), ("real", GREEN), ("artifact box", YELLOW)]
-    widths = [cv2.getTextSize(t, font, 0.5, 1)[0][0] + 16 for t, _ in legend]
-    x = sheet.shape[1] - sum(widths) - 8
-    if x > cv2.getTextSize(title, font, 0.6, 1)[0][0] + 24:
+    for i, line in enumerate(lines):
+        cv2.putText(sheet, line, (MARGIN, 23 + LINE * i), TITLE_FONT, TITLE_SCALE, WHITE, 1, cv2.LINE_AA)
+    if fits:  # right-aligned, beside the title's last line when there is room
+        base = 23 + LINE * (len(lines) - 1 if beside else len(lines))
+        x = width - sum(widths) - MARGIN
         for (text, col), w in zip(legend, widths):
-            cv2.rectangle(sheet, (x, 13), (x + 9, 22), col, -1)
-            cv2.putText(sheet, text, (x + 13, 22), font, 0.5, col, 1, cv2.LINE_AA)
+            cv2.rectangle(sheet, (x, base - 10), (x + 9, base - 1), col, -1)
+            cv2.putText(sheet, text, (x + 13, base - 1), TITLE_FONT, LEGEND_SCALE, col, 1, cv2.LINE_AA)
             x += w
     return sheet

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -68,6 +69,11 @@ class Predictor:
                       "detect_cpu": 0.0, "align_cpu": 0.0, "frames": 0, "faces": 0, "batches": 0,
                       "first_frame": None, "last_scored": None}  # fmt: skip
         self._scorer = None
+        from iid.engine import checkpoints
+
+        # the checkpoint's config (a memory-mapped read) knows the training set: a synthetic one gets a caution
+        self.train_config = checkpoints.load_checkpoint(ckpt)[checkpoints.CONFIG_KEY]
+        self.caution = checkpoints.SYNTHETIC_CAUTION if checkpoints.trained_on_synthetic(self.train_config) else None
 
     @property
     def scorer(self):
@@ -119,14 +125,12 @@ class Predictor:
 
     # -- the run ---------------------------------------------------------------------------------------------
     def run(self, jobs: list[Job]) -> dict[int, dict[str, Any]]:
-        from iid.engine.checkpoints import CONFIG_KEY, load_checkpoint
         from iid.inference.scoring import alignment
         from iid.inference.worker import InlinePool, ScanSettings, WorkerPool
 
         s = self.s
-        # the alignment from the checkpoint's config (a memory-mapped read): the workers start while
-        # the model loads
-        align = self._scorer.align if self._scorer else alignment(load_checkpoint(s.ckpt)[CONFIG_KEY])
+        # the alignment from the checkpoint's config: the workers start while the model loads
+        align = self._scorer.align if self._scorer else alignment(self.train_config)
         scan = ScanSettings(frames=s.n_frames, landmarks=s.landmarks, detect_size=s.detect_size,
                             every_face=s.faces == "all", align=align,
                             overlay_side=s.overlay_side if s.overlay else None)  # fmt: skip
@@ -273,7 +277,8 @@ class Predictor:
             outputs = r.overlay.close(title) if status != "unreadable" else (r.overlay.abort() or outputs)
         doc = {
             "file": str(job.path), "kind": info.get("kind", job.kind), "status": status, "error": end.get("error"),
-            "warning": end.get("warning"), "score": score, "decision": None if score is None else _decide(score, s.threshold),
+            "warning": "; ".join(w for w in (end.get("warning"), self.caution) if w) or None,
+            "score": score, "decision": None if score is None else _decide(score, s.threshold),
             "threshold": s.threshold, "frames_requested": info.get("frames_requested"),
             "frames_decoded": end.get("frames_decoded"), "frames_scored": with_face,
             "width": info.get("width"), "height": info.get("height"), "fps": info.get("fps"),
@@ -286,7 +291,7 @@ class Predictor:
         }  # fmt: skip
         write_json_atomic(job.json_path, doc)
         self.done[job.fid] = doc
-        print(line(job.rel, doc), flush=True)
+        print(line(job.rel, {**doc, "warning": end.get("warning")}), flush=True)  # the caution: once per run
 
 
 def _decide(score: float, threshold: float) -> str:
@@ -306,6 +311,8 @@ def predict(cfg: Any) -> dict[str, Any]:
     t0 = time.perf_counter()
     src, out, jobs = plan(s)
     pred = Predictor(s)
+    if pred.caution:
+        print(f"warning: {pred.caution}", file=sys.stderr, flush=True)
     docs: dict[int, dict[str, Any]] = {}
     todo = []
     for j in jobs:

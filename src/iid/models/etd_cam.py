@@ -102,7 +102,7 @@ def show(cfg: Any) -> Path:
     a = settings(CamArgs, "etd_cam", cfg)
     module = DetectorModule.from_checkpoint(a.ckpt)
     if module.config["model"].get("family") != "etd":
-        raise UserError(f"ckpt={a.ckpt}: a {module.config['model'].get('family')} checkpoint; Grad-CAM per block needs model=etd")
+        raise UserError(f"ckpt={a.ckpt}: a {module.config['model'].get('family')} checkpoint; Grad-CAM per block needs one trained with `python -m iid.train model=etd`")
     module.eval()
     out = render(module, load_faces(open_store(a.store), a.n, a.seed), Path(a.out))
     print(f"wrote {out}")

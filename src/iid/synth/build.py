@@ -52,7 +52,7 @@ def _init_worker() -> None:
     cv2.setNumThreads(1)  # one process per core already
 
 
-def _read_marker(out: Path) -> dict | None:
+def read_marker(out: Path) -> dict | None:
     try:
         return json.loads((out / MARKER).read_text())
     except (OSError, ValueError):
@@ -77,7 +77,7 @@ def generate(out: Path, scale: str = "default", seed: int = 0, workers: int | No
     out = Path(out)
     if out.exists() and not out.is_dir():
         raise UserError(f"out={out} is a file; give a folder for the synthetic benchmark")
-    if _read_marker(out) is None and any((out / d).exists() for d in DATASETS):
+    if read_marker(out) is None and any((out / d).exists() for d in DATASETS):
         raise UserError(f"{out} already holds data sets not written by iid.synth; choose another out=")
     out.mkdir(parents=True, exist_ok=True)
     (out / MARKER).write_text(json.dumps({"complete": False, "version": VERSION}))
@@ -109,7 +109,7 @@ def generate(out: Path, scale: str = "default", seed: int = 0, workers: int | No
 
 
 def is_complete(out: Path, scale: str, seed: int) -> bool:
-    m = _read_marker(Path(out))
+    m = read_marker(Path(out))
     return bool(m and m.get("complete") and m.get("version") == VERSION and m.get("scale") == scale and m.get("seed") == seed)
 
 

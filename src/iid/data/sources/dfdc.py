@@ -69,7 +69,7 @@ def read_dfdc_preview(root: str | Path, *, val_fraction: float = 0.1, seed: int 
         label = 1 if str(d.get("label", "")).lower() == "fake" else 0
         split = str(d.get("set", "train"))
         if split not in ("train", "val", "test"):
-            raise UserError(f"{meta}: {rel} has set={split!r}, expected train or test")
+            raise UserError(f"{meta}: {rel} has 'set': {split!r}, expected train or test")
         parts = Path(rel).parts
         method = parts[0] if label == 1 and len(parts) > 1 else REAL
         ident = parts[1] if len(parts) >= 3 else path.stem
