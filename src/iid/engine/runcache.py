@@ -89,11 +89,15 @@ def register(config: Mapping[str, Any], run_dir: Path, doc: Mapping[str, Any]) -
     entry = {"fingerprint": key, "run_dir": str(Path(run_dir).resolve()), "checkpoint": str(ckpt.resolve()),
              "seconds": round(_wall_seconds(doc), 1), "registered": time.strftime("%Y-%m-%dT%H:%M:%S"),
              "experiment": doc.get("experiment")}  # fmt: skip
-    root.mkdir(parents=True, exist_ok=True)
     path = root / f"{key}.json"
-    tmp = path.with_suffix(f".{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(entry, indent=2) + "\n")
-    os.replace(tmp, path)  # a reader never sees half an entry
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(f".{os.getpid()}.tmp")
+        tmp.write_text(json.dumps(entry, indent=2) + "\n")
+        os.replace(tmp, path)  # a reader never sees half an entry
+    except OSError as err:  # the run itself is fine: only later reuse is lost
+        log.warning("run cache: cannot index %s in %s (%s)", run_dir, root, err)
+        return None
     return path
 
 
@@ -159,12 +163,13 @@ def reuse(config: Mapping[str, Any], run_dir: Path, entry: Mapping[str, Any], so
     if exp:
         new["experiment"] = {"name": exp.get("name"), "row": exp.get("row")}
     (run_dir / "results.json").write_text(json.dumps(new, indent=2) + "\n")  # last: it marks the job finished
-    print(f"reusing finished run {source} (same config): {_duration(entry.get('seconds'))} of training not repeated",
+    print(f"reusing finished run {source} (same config): {duration(entry.get('seconds'))} of training not repeated",
           flush=True)  # fmt: skip
     return new
 
 
-def _duration(seconds: Any) -> str:
+def duration(seconds: Any) -> str:
+    """3m05s, 2h10m: a wall time for a line of text."""
     s = int(seconds or 0)
     return f"{s // 3600}h{s % 3600 // 60:02d}m" if s >= 3600 else f"{s // 60}m{s % 60:02d}s"
 

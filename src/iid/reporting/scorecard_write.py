@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from iid.engine.runcache import saved_seconds
+from iid.engine.runcache import duration, saved_seconds
 from iid.errors import UserError
 from iid.reporting.scorecard import EXPERIMENTS, Line, benchmark, build, counts, headline
 from iid.settings import bounds, plain, settings
@@ -113,7 +113,7 @@ def _cache_note(jobs: Sequence[Any]) -> str:
     if not n:
         return ""
     return (f"Run cache: {n} of {len(jobs)} jobs reused a finished run with the same training config "
-            f"({seconds / 3600:.1f} h of training not repeated).")  # fmt: skip
+            f"({duration(seconds)} of training not repeated).")  # fmt: skip
 
 
 def report(cfg: Any) -> dict[str, Path]:
