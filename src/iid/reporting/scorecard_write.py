@@ -99,8 +99,10 @@ def _to_wandb(out: dict[str, Path], md: str) -> None:
 
     from iid.engine.loggers import wandb_mode
 
-    run = wandb.init(project="iid", group="scorecard", job_type="report", name="scorecard",
-                     dir=str(out["md"].parent), mode=wandb_mode())  # fmt: skip
+    where = Path("runs") / "scorecard"  # W&B's local files: not beside the results in docs/
+    where.mkdir(parents=True, exist_ok=True)
+    run = wandb.init(project="iid", group="scorecard", job_type="report", name="scorecard", dir=str(where),
+                     mode=wandb_mode())  # fmt: skip
     with open(out["csv"]) as f:
         rows = list(csv.reader(f))
     run.log({"scorecard": wandb.Table(columns=rows[0], data=rows[1:]), "forest": wandb.Image(str(out["png"])),
