@@ -30,7 +30,7 @@ ENTRY_POINTS = [
     ("iid/analysis/", ["analyze"]), ("iid/analyze.py", ["analyze"]),
     ("iid/augment/show.py", ["show"]), ("iid/augment/sbi", ["config", "sbi_show"]),
     ("iid/models/etd_cam.py", ["etd_cam"]),
-    ("iid/tables.py", ["config", "report"]), ("iid/report.py", ["report"]), ("iid/robustness.py", ["report"]),
+    ("iid/report.py", ["report"]), ("iid/reporting/robustness.py", ["report"]),
     ("iid/reporting/", ["config", "report"]),
     ("iid/engine/checkpoints.py", ["config", "evaluate", "predict", "analyze"]),
     ("iid/data/faces.py", ["prepare", "config", "predict"]),

@@ -104,3 +104,18 @@ def test_frame_cell_resamples_videos_so_repeated_frames_do_not_narrow_the_interv
     assert once.mean == pytest.approx(stats.auc(scores, labels)) and five.mean == pytest.approx(once.mean)
     assert (five.low, five.high) == pytest.approx((once.low, once.high))  # 5 copies are one draw, not five
     assert once.videos == 40 and once.low < once.mean < once.high
+
+
+def test_contrast_is_the_paired_difference_and_gives_slopes():
+    rng = np.random.default_rng(5)
+    y = np.r_[np.zeros(30), np.ones(30)].astype(int)
+    rows = [stats.Videos(y, (k * 0.3 * y + rng.uniform(size=(2, 60)))) for k in range(4)]
+    pair = stats.contrast([rows[2], rows[0]], [1, -1], n_boot=200)
+    diff = stats.paired_difference(rows[2], rows[0], n_boot=200)
+    assert (pair.mean, pair.low, pair.high) == pytest.approx((diff.mean, diff.low, diff.high))
+    assert stats.slope_weights([1, 2, 3, 5]) @ (2 * np.array([1, 2, 3, 5]) + 1) == pytest.approx(2.0)
+    aucs = [np.mean([stats.auc(s, y) for s in r.scores]) for r in rows]
+    slope = stats.contrast(rows, stats.slope_weights([1, 2, 3, 4]), n_boot=200)
+    assert slope.mean == pytest.approx(np.polyfit([1, 2, 3, 4], aucs, 1)[0]) and slope.low < slope.mean < slope.high
+    with pytest.raises(ValueError):
+        stats.contrast([rows[0], stats.Videos(y[:-2], rows[1].scores[:, :-2])], [1, -1])

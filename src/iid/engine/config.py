@@ -178,6 +178,9 @@ def check_config(cfg: Mapping[str, Any]) -> None:
     if not isinstance(cfg.get("seed", 0), int) or isinstance(cfg.get("seed"), bool):
         raise UserError(f"seed={cfg.get('seed')!r}: must be an integer")
     image_size(cfg)
+    from iid.engine.runcache import cache_root
+
+    cache_root(cfg)
 
 
 def image_size(cfg: Mapping[str, Any]) -> int:

@@ -2,7 +2,9 @@
 
 A training run directory is locked while it trains, resumed from its last.ckpt when started again,
 and, once its results.json is written, finished: starting it again returns those results (a sweep
-re-run skips its finished runs) instead of training anew.
+re-run skips its finished runs) instead of training anew. A job whose training config equals a
+finished run's elsewhere (another sweep, another experiment's row) reuses that run through the run
+cache (iid.engine.runcache; `cache=false` turns it off).
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from iid.engine import config as C
+from iid.engine import runcache
 from iid.engine.checkpoints import (
     CONFIG_KEY,
     SYNTHETIC_CAUTION,
@@ -44,7 +47,7 @@ def hydra_run_dir(default: str | Path) -> Path:
 def _finished(run_dir: Path, config: Mapping[str, Any]) -> dict[str, Any] | None:
     """The results of a finished run with this config, if run_dir holds one."""
     def comparable(c: Mapping[str, Any]) -> dict[str, Any]:  # where the run lives is not what it is
-        return {k: v for k, v in c.items() if k not in ("run_dir", "resume")}
+        return {k: v for k, v in c.items() if k not in ("run_dir", "resume", "cache")}
 
     try:
         doc = json.loads((run_dir / "results.json").read_text())
@@ -86,11 +89,20 @@ def train(cfg: Any, callbacks: Sequence = (), run_dir: Path | None = None, test:
     run_dir.mkdir(parents=True, exist_ok=True)
     if test and (done := _finished(run_dir, config)) is not None:
         log.info("%s has finished already: its results.json is returned", run_dir)
+        runcache.register(config, run_dir, done)  # a run from before the cache joins it
         return done
     from iid.engine.trainer import RunDirLock
 
+    t0 = time.perf_counter()
     with RunDirLock(run_dir):
-        return _train_locked(config, data.name, callbacks, run_dir, test)
+        if test and (hit := runcache.lookup(config, run_dir)) is not None:
+            return runcache.reuse(config, run_dir, *hit)
+        doc = _train_locked(config, data.name, callbacks, run_dir, test)
+    if test and doc:  # rank 0 of a finished training: its wall time is what a reuse saves
+        doc["seconds"]["total"] = round(time.perf_counter() - t0, 1)
+        (run_dir / "results.json").write_text(json.dumps(doc, indent=2) + "\n")
+        runcache.register(config, run_dir, doc)
+    return doc
 
 
 def _train_locked(config: dict[str, Any], train_set: str, callbacks: Sequence, run_dir: Path, test: bool) -> dict[str, Any]:

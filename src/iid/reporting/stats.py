@@ -130,3 +130,26 @@ def align(tables: Sequence[dict[str, float]]) -> tuple[list[str], np.ndarray]:
     """Items (videos or frames) scored in every table, in one sorted order: (keys, (S, K) values)."""
     common = sorted(set.intersection(*(set(t) for t in tables))) if tables else []
     return common, np.array([[t[k] for k in common] for t in tables], dtype=np.float64).reshape(len(tables), len(common))
+
+
+def contrast(rows: Sequence[Videos], weights: Sequence[float], level: str = "video", n_boot: int = 1000,
+             seed: int = 0) -> Cell:
+    """sum_i weights[i] * (mean-over-seeds AUC of rows[i]) with its 95% interval, every row scored on the
+    same resamples of the same videos: (1, -1) is a paired difference; least-squares weights over x
+    give the slope of AUC against x (Fig. 8's trend with the number of training methods)."""
+    labels = rows[0].labels
+    if any(len(r.labels) != len(labels) or not np.array_equal(r.labels, labels) for r in rows):
+        raise ValueError("a contrast needs every row scored on the same videos")
+    w = np.asarray(weights, float)
+    point = sum(wi * seed_aucs(r, np.ones((1, len(labels))), level)[0].mean() for wi, r in zip(w, rows))
+    counts = stratified_counts(labels, n_boot, np.random.default_rng(seed))
+    boot = sum(wi * seed_aucs(r, counts, level).mean(1) for wi, r in zip(w, rows))
+    lo, hi = np.nanpercentile(boot, [2.5, 97.5])
+    return Cell(float(point), float(lo), float(hi), float("nan"), min(len(r.scores) for r in rows), len(labels))
+
+
+def slope_weights(xs: Sequence[float]) -> np.ndarray:
+    """Weights w with sum_i w_i y_i = the least-squares slope of y against xs."""
+    x = np.asarray(xs, float)
+    d = x - x.mean()
+    return d / float((d**2).sum())

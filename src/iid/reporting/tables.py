@@ -58,6 +58,8 @@ class ExperimentSpec:
     x: float | None = None  # this job's position on the figure's x axis
     series: str | None = None  # this job's line in the figure
     xlabel: str | None = None
+    backbones: dict | None = None  # scale -> the networks an experiment sweeps ("a,b"), by scale_name
+    unavailable: dict | None = None  # row -> why the suite cannot run it (shown as the reason of its gap)
 
 
 @dataclass
@@ -222,7 +224,8 @@ def build_table(jobs: Sequence[Job], n_boot: int = 1000) -> Table:
     rows = [*spec.rows, *sorted(r for r in by_row if r not in spec.rows)]
     spec = dataclasses.replace(spec, rows=tuple(rows), compare=expand_compare(spec.compare, rows))
     seeds = sorted({j.seed for j in jobs if j.seed is not None})
-    gaps = [f"{r}: no job ran" for r in spec.rows if r not in by_row]
+    why = spec.unavailable or {}
+    gaps = [f"{r}: no job ran" + (f" ({why[r]})" if r in why else "") for r in spec.rows if r not in by_row]
     for row, js in by_row.items():
         missing = sorted(set(seeds) - {j.seed for j in js if j.done})
         if missing:

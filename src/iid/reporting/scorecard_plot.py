@@ -1,0 +1,48 @@
+"""The scorecard as a forest plot: one line per measured comparison, our difference with its 95%
+interval coloured by verdict, the paper's difference beside it, zero marked; gaps are left out
+(they are listed in the Markdown and the CSV)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+from iid.reporting.scorecard import Line
+from iid.reporting.tables import column_title
+
+COLOURS = {"confirmed": "#1a9850", "contradicted": "#d73027", "unresolved": "#7f7f7f", "no direction": "#4575b4"}
+
+
+def forest(lines: Sequence[Line], path: Path, title: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    shown = [line for line in lines if line.ours is not None and line.gap is None]
+    fig, ax = plt.subplots(figsize=(9, 1.6 + 0.24 * max(len(shown), 1)))
+    labels = []
+    for i, line in enumerate(shown):
+        c = line.ours
+        ax.errorbar([c.mean], [i], xerr=[[c.mean - c.low], [c.high - c.mean]], fmt="o", ms=4, capsize=2,
+                    color=COLOURS.get(line.verdict, "black"))  # fmt: skip
+        if line.paper_diff is not None:
+            ax.plot([line.paper_diff], [i], "x", color="black", ms=5)
+        level = line.metric.split("_")[0]
+        labels.append(f"{line.artifact}: {line.comparison} · {column_title(line.column)} · {level}")
+        if i and shown[i - 1].artifact != line.artifact:
+            ax.axhline(i - 0.5, color="black", lw=0.5, alpha=0.4)
+    ax.axvline(0, color="black", lw=0.8)
+    ax.set_yticks(range(len(shown)), labels, fontsize=7)
+    ax.set_ylim(len(shown) - 0.5, -0.5)
+    ax.set_xlabel("difference in AUC (o ours, 95% interval over test videos; x the paper)")
+    handles = [plt.Line2D([], [], marker="o", ls="", color=c, label=v) for v, c in COLOURS.items()]
+    handles.append(plt.Line2D([], [], marker="x", ls="", color="black", label="paper"))
+    ax.legend(handles=handles, fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))  # beside, not over, the lines
+    ax.set_title(title, fontsize=9)
+    ax.grid(axis="x", alpha=0.3)
+    if not shown:
+        ax.text(0.5, 0.5, "no comparison measured yet", transform=ax.transAxes, ha="center")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
