@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from iid.engine.config import Budget, EvalProtocol, data_settings, prepare_settings
+from iid.engine.config import Budget, DataSettings, EvalProtocol, data_settings, prepare_settings
 from iid.errors import UserError
 from iid.settings import plain
 
