@@ -27,18 +27,12 @@ def compose(overrides: list[str], config_name: str):
 
 
 @pytest.fixture(scope="session")
-def tiny_data(synthetic_root: Path, tmp_path_factory: pytest.TempPathFactory) -> list[str]:
-    """Overrides pointing the data group at the tiny benchmark, with its stores prepared."""
-    from iid.engine.config import plain_config
-    from iid.engine.data import ensure_data
-
-    stores = tmp_path_factory.mktemp("stores")
+def tiny_data(synthetic_root: Path, synthetic_stores: Path) -> list[str]:
+    """Overrides pointing the data group at the tiny benchmark and the session's prepared stores."""
     root = synthetic_root
-    data = ["data=synthetic", f"data.synth.out={root}", "data.synth.size=tiny", f"data.root={root}/FaceForensics++",
+    return ["data=synthetic", f"data.synth.out={root}", "data.synth.size=tiny", f"data.root={root}/FaceForensics++",
             f"data.cross.celebdf.root={root}/Celeb-DF-v2", f"data.cross.dfdc.root={root}/DFDC",
-            f"paths.stores={stores}", "prepare.workers=1", "prepare.progress=false"]  # fmt: skip
-    ensure_data(plain_config(compose(["backbone=resnet18", *data], "config")))
-    return data
+            f"paths.stores={synthetic_stores}", "prepare.workers=1", "prepare.progress=false"]  # fmt: skip
 
 
 @pytest.fixture(scope="session")

@@ -177,7 +177,7 @@ def compose_evaluate():
     return _compose
 
 
-def test_evaluate_with_a_perturbation(synthetic_root, tmp_path, compose_evaluate):
+def test_evaluate_with_a_perturbation(synthetic_root, synthetic_stores, tmp_path, compose_evaluate):
     """`python -m iid.evaluate ckpt=... perturb=blur perturb.level=3` on a tiny checkpoint: the
     perturbation reaches the model (other scores) and the results' meta."""
     from hydra import compose, initialize_config_module
@@ -186,7 +186,7 @@ def test_evaluate_with_a_perturbation(synthetic_root, tmp_path, compose_evaluate
     from iid.engine.jobs import evaluate
     from iid.module import DetectorModule
 
-    root, stores = synthetic_root, tmp_path / "stores"
+    root, stores = synthetic_root, synthetic_stores  # its FF++ test store already prepared
     overrides = ["debug=smoke", "backbone=resnet18", "model.adm.width=128", f"data.synth.out={root}",
                  "data.synth.size=tiny", f"data.root={root}/FaceForensics++", "data.test_sets=[ffpp]",
                  f"paths.stores={stores}"]  # fmt: skip

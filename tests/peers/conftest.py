@@ -64,15 +64,9 @@ def compose_cfg():
 
 
 @pytest.fixture(scope="session")
-def tiny_base(synthetic_root: Path, tmp_path_factory: pytest.TempPathFactory) -> list[str]:
-    """Overrides for tiny runs, with the synthetic stores prepared once per session."""
-    from iid.engine.config import plain_config
-    from iid.engine.data import ensure_data
-
-    stores = tmp_path_factory.mktemp("peer_stores")
-    base = tiny_overrides(synthetic_root, stores)
-    ensure_data(plain_config(compose(base)))
-    return base
+def tiny_base(synthetic_root: Path, synthetic_stores: Path) -> list[str]:
+    """Overrides for tiny runs on the session's prepared synthetic stores (tests/conftest.py)."""
+    return tiny_overrides(synthetic_root, synthetic_stores)
 
 
 @pytest.fixture(scope="session")
