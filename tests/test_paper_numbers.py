@@ -6,8 +6,7 @@ from __future__ import annotations
 import csv
 
 import pytest
-
-from iid.tables import PAPER_DIR
+from iid.reporting.tables import PAPER_DIR
 
 
 def _read(name: str) -> dict[tuple[str, str, str], float]:

@@ -10,7 +10,7 @@ training methods (the least-squares slope of AUC against it, and of ours minus b
   these rows (a network it did not train, e.g. a lighter one at scale=mini) but makes the same
   comparison for other rows of the table, the mean of those (the line names that basis); where it
   states a direction in words only (Fig. 8), that direction, with no size.
-- Ours: the same difference on the same test videos (iid.stats: seed-mean AUC of each row, seeds
+- Ours: the same difference on the same test videos (iid.reporting.stats: seed-mean AUC of each row, seeds
   pooled, stratified bootstrap over the test videos with the same resamples for both rows), 95%.
 - Verdict: confirmed (the interval lies on the paper's side of zero), contradicted (on the other
   side), unresolved (it straddles zero); "no direction" where the paper gives none (a difference of
@@ -28,10 +28,10 @@ from pathlib import Path
 
 import numpy as np
 
-from iid.reporting import stats
 from iid.errors import UserError
-from iid.settings import settings
+from iid.reporting import stats
 from iid.reporting.tables import ExperimentSpec, Job, column_videos, expand_compare, find_jobs, read_paper
+from iid.settings import settings
 
 CONF_DIR = Path(__file__).resolve().parents[1] / "conf" / "experiment"
 # the experiments whose comparisons the scorecard lists, in order, with the artifact each reproduces
