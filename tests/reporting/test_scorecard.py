@@ -13,9 +13,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from iid.reporting import stats
 from iid.errors import UserError
-from iid.reporting import scorecard
+from iid.reporting import scorecard, stats
 from iid.reporting.scorecard import Line, verdict
 
 N = 40  # real and fake test videos per set

@@ -13,8 +13,8 @@ from typing import Any
 from iid.engine.runcache import duration, saved_seconds
 from iid.errors import UserError
 from iid.reporting.scorecard import EXPERIMENTS, Line, benchmark, build, counts, headline
-from iid.settings import bounds, plain, settings
 from iid.reporting.tables import column_title
+from iid.settings import bounds, plain, settings
 
 FIELDS = ("artifact", "experiment", "row", "compared_with", "test_set", "metric", "paper_diff", "paper_basis",
           "diff", "diff_low", "diff_high", "seeds", "videos", "verdict", "reason", "notes")  # fmt: skip
