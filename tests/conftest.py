@@ -2,9 +2,19 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Absolute PYTHONPATH entries: the CLI tests start `python -m iid.<entry>` in a temporary folder,
+    where `PYTHONPATH=src` (a worktree's run) would no longer point at src/ and the subprocess would
+    import the venv's editable install (another checkout's code) instead of the code under test."""
+    entries = [e for e in os.environ.get("PYTHONPATH", "").split(os.pathsep) if e]
+    if entries:
+        os.environ["PYTHONPATH"] = os.pathsep.join(str(Path(e).resolve()) for e in entries)
 
 
 @pytest.fixture(scope="session")
