@@ -169,7 +169,10 @@ def test_detector_from_the_config_files():
     for yaml in sorted((conf / "backbone").glob("*.yaml")):
         cfg = OmegaConf.load(yaml)
         assert cfg.name == yaml.stem and cfg.name in TIMM_NAMES
-        assert cfg.pretrained is False  # no network in default runs
+        # no network in default runs: random init, or ImageNet weights shipped in a package
+        from iid.models.packaged_weights import has_packaged_weights
+
+        assert cfg.pretrained is False or (cfg.pretrained == "imagenet" and has_packaged_weights(cfg.name))
     backbone = OmegaConf.load(conf / "backbone" / "resnet18.yaml")
     on, _ = build_family(OmegaConf.load(conf / "model" / "caddm.yaml"), backbone)
     off, _ = build_family(OmegaConf.load(conf / "model" / "binary.yaml"), backbone)
