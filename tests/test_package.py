@@ -118,7 +118,19 @@ def test_every_core_dependency_is_imported_by_the_package():
                 imported |= {a.name.split(".")[0] for a in node.names}
             elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
                 imported.add(node.module.split(".")[0])
+    # modules the package imports by name: the ImageNet weight packages (importlib, by backbone) and
+    # dlib's landmark model (found with importlib.util.find_spec)
+    from iid.models.packaged_weights import PACKAGES
+
+    imported |= {module for module, _ in PACKAGES.values()} | {"face_recognition_models"}
     provides: dict[str, set[str]] = {}
+    for r in project["dependencies"]:  # dlib-bin's top_level.txt names only _dlib_pybind11: read its files
+        try:
+            files = md.distribution(_dist_name(r)).files or []
+        except md.PackageNotFoundError:
+            continue
+        provides.setdefault(_dist_name(r), set()).update(
+            f.parts[0].split(".")[0] for f in files if not f.parts[0].endswith((".dist-info", ".libs")))
     for module, dists in md.packages_distributions().items():
         for d in dists:
             provides.setdefault(_dist_name(d), set()).add(module)
