@@ -49,7 +49,8 @@ def test_every_entry_point_has_a_primary_config():
 def test_a_misspelt_key_names_the_key(config_name):
     keys = leaves(config_name)
     # the longest top-level and nested keys (prepare has no top-level one): their typos stay far apart
-    kinds = [[k for k in keys if "." not in k], [k for k in keys if "." in k]]
+    kinds = [[k for k in keys if "." not in k and k[:-1] not in keys],  # a typo must not be a key (sweeps -> sweep)
+             [k for k in keys if "." in k and k[:-1] not in keys]]
     for key in [max(kind, key=len) for kind in kinds if kind]:
         typo = key[:-1]
         value = keys[key] if isinstance(keys[key], int | float | bool) and keys[key] is not None else "x"
