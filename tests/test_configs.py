@@ -184,10 +184,9 @@ def probe_model(cfg, monkeypatch, tmp_path) -> dict[str, Any]:
 
 
 def probe_backbone(cfg, monkeypatch, tmp_path) -> dict[str, Any]:
-    from iid.models.families import build_family
-
     import torch
 
+    from iid.models.families import build_family
     from iid.models.packaged_weights import has_packaged_weights, packaged_file
 
     net, _ = build_family({"family": "binary"}, cfg["backbone"])

@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 
 import pytest
+
 from iid.reporting.tables import PAPER_DIR
 
 
