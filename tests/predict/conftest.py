@@ -3,6 +3,8 @@ the detector) and a folder of inputs, good and bad."""
 
 from __future__ import annotations
 
+import functools
+import hashlib
 import os
 import shutil
 import subprocess
@@ -42,6 +44,45 @@ def save_checkpoint(path: Path, overrides: list[str]) -> Path:
     module = DetectorModule(cfg, pretrained=False)
     torch.save({"state_dict": module.state_dict(), "iid_config": module.config}, path)
     return path
+
+
+def weights_key(net, like) -> tuple:
+    """What `freeze(net, like)` depends on: the network's class and exact weights, and the input's
+    shape, layout, dtype and device (it traces a random input of that form)."""
+    import torch
+
+    digest = hashlib.blake2b(digest_size=16)
+    for name, t in net.state_dict().items():
+        digest.update(name.encode())
+        digest.update(t.detach().cpu().reshape(-1).contiguous().view(torch.uint8).numpy().tobytes())
+    layout = like.is_contiguous(memory_format=torch.channels_last)
+    return type(net).__qualname__, tuple(like.shape[1:]), layout, like.dtype, str(like.device), digest.hexdigest()
+
+
+@pytest.fixture(scope="module", autouse=True)
+def freeze_each_network_once():
+    """Every predict() builds a Scorer that traces and freezes its network (jit=true, the default):
+    seconds per call, the same result each time for the same checkpoint. Within a predict test module
+    `freeze` runs once per distinct network and input form; later calls get that frozen network (a pure
+    function of what weights_key holds), and dlib's detector and 68-point model file are loaded once.
+    Module scope: the patches end with the predict test module."""
+    import dlib
+
+    from iid.inference import scoring
+
+    real_freeze, frozen = scoring.freeze, {}
+
+    def freeze_once(net, like):
+        key = weights_key(net, like)
+        if key not in frozen:
+            frozen[key] = real_freeze(net, like)
+        return frozen[key]
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(scoring, "freeze", freeze_once)
+        mp.setattr(dlib, "shape_predictor", functools.lru_cache(maxsize=4)(dlib.shape_predictor))
+        mp.setattr(dlib, "get_frontal_face_detector", functools.lru_cache(maxsize=1)(dlib.get_frontal_face_detector))
+        yield
 
 
 @pytest.fixture(scope="session")
