@@ -2,9 +2,14 @@
 
     .venv/bin/python benchmarks/run_train_step.py [--batch 8] [--steps 6] [--reps 3]
         [--store ROOT DATASET SPLIT] [--workers 1] [--device cpu|cuda|auto] [--background]
+        [--backbone resnet34] [--model binary|caddm] [--size 224]
 
-Model-only: a timm ResNet-34 (random init, 2 classes) forward + cross-entropy backward + Adam step
-on batches that were transformed beforehand. End-to-end: the next batch from a torch DataLoader
+    # the mini recipe (EfficientNet-Lite0, the full model, 224 px, batch 32):
+    .venv/bin/python benchmarks/run_train_step.py --backbone efficientnet_lite0 --model caddm --batch 32
+
+Model-only: the suite's network of the `model` family (binary: backbone + pooling + linear; caddm:
+plus the ADM, iid.models.families) forward + its criterion's backward + Adam step, on batches that
+were transformed beforehand (random initial weights: the cost does not depend on them). End-to-end: the next batch from a torch DataLoader
 over a frame store (iid.data.datamodule.StoreBatches + iid.data.sampling.RandomBatchSampler, the
 worker only reads bytes), moved to the device, MFS + DA by iid.augment.pipeline.build_train_transform
 there, normalised, then the same step. Prints the median per-step times, model-only / end-to-end
@@ -30,7 +35,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch.utils.data import DataLoader
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -71,27 +75,30 @@ def loader_for(store: FrameStore, batch: int, batches: int, workers: int, pin: b
 
 
 class Step:
-    """ResNet-34 + Adam; `__call__(images01, labels)` is one training step (images in [0, 1])."""
+    """The family's network + criterion + Adam; `__call__(batch)` is one training step on a transformed
+    batch (`image` in [0, 1], `label`, and the ADM's `boxes` / `has_box` where the family uses them)."""
 
-    def __init__(self, device: torch.device) -> None:
-        import timm
+    def __init__(self, device: torch.device, backbone: str, family: str) -> None:
+        from iid.models.families import build_family
 
         self.device = device
-        self.model = timm.create_model("resnet34", pretrained=False, num_classes=2).to(device)
-        cfg = self.model.pretrained_cfg
-        self.mean = torch.tensor(cfg["mean"], device=device).view(1, 3, 1, 1)
-        self.std = torch.tensor(cfg["std"], device=device).view(1, 3, 1, 1)
+        self.model, self.criterion = build_family({"family": family}, {"name": backbone, "pretrained": False})
+        self.model.to(device)
+        self.mean = torch.tensor(self.model.mean, device=device).view(1, 3, 1, 1)
+        self.std = torch.tensor(self.model.std, device=device).view(1, 3, 1, 1)
         self.cuda = device.type == "cuda"
         if self.cuda:
             self.model = self.model.to(memory_format=torch.channels_last)
-        self.opt = torch.optim.Adam(self.model.parameters(), lr=3.6e-4)
+        params = list(self.model.parameters()) + list(self.criterion.parameters())
+        self.opt = torch.optim.Adam(params, lr=3.6e-4)
+        self.params = sum(p.numel() for p in params)
 
-    def __call__(self, images: torch.Tensor, labels: torch.Tensor) -> None:
-        x = (images - self.mean) / self.std
+    def __call__(self, batch: dict) -> None:
+        x = (batch["image"] - self.mean) / self.std
         if self.cuda:
             x = x.contiguous(memory_format=torch.channels_last)
         with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.cuda):
-            loss = F.cross_entropy(self.model(x), labels)
+            loss = self.criterion(self.model(x), batch)["loss"]
         self.opt.zero_grad(set_to_none=True)
         loss.backward()
         self.opt.step()
@@ -112,6 +119,9 @@ def main() -> None:
     ap.add_argument("--workers", type=int, default=1, help="data-loader workers (they only read bytes)")
     ap.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     ap.add_argument("--background", action="store_true", help="also time the transform in a background thread")
+    ap.add_argument("--backbone", default="resnet34", help="our backbone name (iid.models.backbones.TIMM_NAMES)")
+    ap.add_argument("--model", default="binary", choices=["binary", "caddm"], help="binary, or caddm (with the ADM)")
+    ap.add_argument("--size", type=int, default=224, help="the transform's output size (image_size)")
     args = ap.parse_args()
     device = torch.device("cuda" if args.device == "auto" and torch.cuda.is_available() else
                           ("cpu" if args.device == "auto" else args.device))
@@ -121,9 +131,10 @@ def main() -> None:
     loader = loader_for(store, args.batch, (3 + 3 * args.reps) * (per_block + 1), args.workers,
                         pin=device.type == "cuda")
     batches = iter(loader)
-    tf = build_train_transform({}, {}, seed=0)
-    step = Step(device)
-    print(f"ResNet-34 train step, batch {args.batch}, {device}, torch threads {torch.get_num_threads()}, "
+    tf = build_train_transform({}, {}, out_size=args.size, seed=0)
+    step = Step(device, args.backbone, args.model)
+    print(f"{args.backbone} {args.model} ({step.params / 1e6:.2f}M parameters) train step at {args.size} px, "
+          f"batch {args.batch}, {device}, torch threads {torch.get_num_threads()}, "
           f"{store!r}, {args.workers} loader worker(s), load average {os.getloadavg()[0]:.2f}")
 
     # Model-only: the same kind of batches, transformed beforehand.
@@ -133,7 +144,7 @@ def main() -> None:
     def model_only() -> None:
         for b in fixed:
             t0 = time.perf_counter()
-            step(b["image"], b["label"])
+            step(b)
             m_t.append(time.perf_counter() - t0)
 
     # End-to-end, transform inline (where Lightning's on_after_batch_transfer runs it). Chosen over a
@@ -152,7 +163,7 @@ def main() -> None:
             if device.type == "cuda":
                 torch.cuda.synchronize(device)
             t2 = time.perf_counter()
-            step(b["image"], b["label"])
+            step(b)
             e_t.append((t1 - t0, t2 - t1, time.perf_counter() - t2))
 
     helper = ThreadPoolExecutor(1, initializer=torch.set_num_threads, initargs=(1,))
@@ -165,7 +176,7 @@ def main() -> None:
             t0 = time.perf_counter()
             b = fut.result()
             fut = helper.submit(lambda: tf(to_device(next(batches), device)))
-            step(b["image"], b["label"])
+            step(b)
             g_t.append(time.perf_counter() - t0)
         fut.result()
 
