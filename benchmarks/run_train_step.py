@@ -18,7 +18,8 @@ model timed within each step: the same batches at the same moments, so it does n
 shared machine's load as separately timed blocks do), with the load average. Without --store
 a store of fabricated canvases (benchmarks/run_augment.make_batch) is written to a temporary folder.
 --background also times the alternative of transforming batch i+1 in a background thread while
-the model steps on batch i. On CUDA the step runs in bf16 autocast, channels-last.
+the model steps on batch i. The network is channels-last on every device (as the trainers run it); on CUDA the step runs in bf16
+autocast.
 """
 
 from __future__ import annotations
@@ -87,16 +88,15 @@ class Step:
         self.mean = torch.tensor(self.model.mean, device=device).view(1, 3, 1, 1)
         self.std = torch.tensor(self.model.std, device=device).view(1, 3, 1, 1)
         self.cuda = device.type == "cuda"
-        if self.cuda:
-            self.model = self.model.to(memory_format=torch.channels_last)
+        # channels_last as both trainers (conf/trainer/cpu.yaml, gpu.yaml) train
+        self.model = self.model.to(memory_format=torch.channels_last)
         params = list(self.model.parameters()) + list(self.criterion.parameters())
         self.opt = torch.optim.Adam(params, lr=3.6e-4)
         self.params = sum(p.numel() for p in params)
 
     def __call__(self, batch: dict) -> None:
         x = (batch["image"] - self.mean) / self.std
-        if self.cuda:
-            x = x.contiguous(memory_format=torch.channels_last)
+        x = x.contiguous(memory_format=torch.channels_last)
         with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.cuda):
             loss = self.criterion(self.model(x), batch)["loss"]
         self.opt.zero_grad(set_to_none=True)
