@@ -360,3 +360,15 @@ def test_contact_sheet_title_fits_or_wraps(image_size, tiles, photos):
     if width < 700:
         assert len(lines) > 1  # the one-tile sheets wrap
     assert sheet.shape[0] > bar.shape[0] + overlay.tiles[0].shape[0]  # the tiles below the title
+
+
+def test_the_run_folder_train_prints_is_a_checkpoint(tmp_path, caddm_ckpt, photos):
+    """ckpt=<run folder> (what iid.train prints at its end) scores as ckpt=<its checkpoints/best.ckpt>."""
+    (tmp_path / "run" / "checkpoints").mkdir(parents=True)
+    (tmp_path / "run" / "checkpoints" / "best.ckpt").symlink_to(caddm_ckpt)
+    inp = tmp_path / "g.jpg"
+    shutil.copy(photos("grace_hopper.jpg"), inp)
+    by_folder = run(tmp_path / "run", inp, tmp_path / "a")["docs"][str(inp)]
+    by_file = run(caddm_ckpt, inp, tmp_path / "b")["docs"][str(inp)]
+    assert by_folder["score"] == by_file["score"]
+    assert by_folder["model"]["checkpoint"] == str(Path(caddm_ckpt).resolve())

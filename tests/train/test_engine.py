@@ -106,3 +106,24 @@ def test_cli_errors_are_one_line_with_exit_2(cli, tmp_path):
         p = cli("iid.train", args, cwd=tmp_path, timeout=120)
         errors = [ln for ln in p.stderr.splitlines() if ln.startswith("error: ")]
         assert p.returncode == 2 and len(errors) == 1 and "Traceback" not in p.stderr, (args, p.stderr[-1500:])
+
+
+def test_a_run_folder_stands_for_its_best_checkpoint(tmp_path):
+    """ckpt=<the run folder iid.train prints> resolves to its checkpoints/best.ckpt, else last.ckpt, else
+    the file a cached run's `checkpoint.path` names; a folder with none is one line."""
+    from iid.engine.checkpoints import checkpoint_file
+
+    ckpts = tmp_path / "run" / "checkpoints"
+    ckpts.mkdir(parents=True)
+    with pytest.raises(UserError, match="a folder without checkpoints/best.ckpt"):
+        checkpoint_file(tmp_path / "run")
+    original = tmp_path / "original.ckpt"
+    original.write_bytes(b"x")
+    (ckpts / "checkpoint.path").write_text(f"{original}\n")
+    assert checkpoint_file(tmp_path / "run") == original
+    (ckpts / "last.ckpt").write_bytes(b"x")
+    assert checkpoint_file(tmp_path / "run") == ckpts / "last.ckpt"
+    (ckpts / "best.ckpt").write_bytes(b"x")
+    assert checkpoint_file(tmp_path / "run") == ckpts / "best.ckpt"
+    assert checkpoint_file(ckpts) == ckpts / "best.ckpt"
+    assert checkpoint_file(original) == original  # a file is itself

@@ -25,6 +25,24 @@ def trained_on_synthetic(config: dict[str, Any]) -> bool:
     return bool((config.get("data") or {}).get("synth"))
 
 
+def checkpoint_file(path: str | Path) -> Path:
+    """A checkpoint file, or a run folder as `iid.train` prints it: its checkpoints/best.ckpt (a cached
+    run's link or `checkpoint.path` note included), else its last.ckpt. Anything else is returned as
+    given, for `load_checkpoint` to name in its error."""
+    p = Path(str(path)).expanduser()
+    if not p.is_dir():
+        return p
+    folder = p / "checkpoints" if (p / "checkpoints").is_dir() else p
+    for cand in (folder / "best.ckpt", folder / "last.ckpt"):
+        if cand.is_file():
+            return cand
+    note = folder / "checkpoint.path"  # a run the run cache filled where links are not possible
+    if note.is_file() and Path(note.read_text().strip()).is_file():
+        return Path(note.read_text().strip())
+    raise UserError(f"ckpt={p}: a folder without checkpoints/best.ckpt (a run not finished?); pass a .ckpt "
+                    "file or a finished run's folder")  # fmt: skip
+
+
 def load_checkpoint(path: str | Path, map_location: Any = "cpu", *, what: str = "checkpoint") -> dict[str, Any]:
     """torch.load(weights_only=True) of a checkpoint written by iid, its config upgraded to today's
     layout; any unreadable or foreign file is a UserError."""

@@ -23,6 +23,7 @@ from iid.engine import runcache
 from iid.engine.checkpoints import (
     CONFIG_KEY,
     SYNTHETIC_CAUTION,
+    checkpoint_file,
     load_checkpoint,
     resume_checkpoint,
     trained_on_synthetic,
@@ -184,7 +185,7 @@ def evaluate(cfg: Any, out_dir: Path | None = None) -> dict[str, Any]:
     args = C.plain_config(cfg)
     if not args.get("ckpt") or args["ckpt"] == "???":
         raise UserError("pass the checkpoint to evaluate: python -m iid.evaluate ckpt=<run dir>/checkpoints/best.ckpt")
-    ckpt_path = Path(str(args["ckpt"]))
+    ckpt_path = checkpoint_file(args["ckpt"])  # a .ckpt, or a run folder
     ckpt = load_checkpoint(ckpt_path)
     train_cfg = ckpt[CONFIG_KEY]
     config = eval_config(args, train_cfg)

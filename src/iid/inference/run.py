@@ -59,9 +59,12 @@ class FileRun:
 class Predictor:
     def __init__(self, s: PredictSettings) -> None:
         self.s = s
-        ckpt = Path(s.ckpt)
+        from iid.engine import checkpoints
+
+        ckpt = checkpoints.checkpoint_file(s.ckpt)  # a .ckpt, or the run folder iid.train printed
         if not ckpt.is_file():
             raise UserError(f"checkpoint {ckpt} not found")
+        self.ckpt = ckpt
         self.fingerprint = {"checkpoint": str(ckpt.resolve()), **{f"checkpoint_{k}": v for k, v in _stat(ckpt).items()},
                             "frames": s.frames, "faces": s.faces, "landmarks": s.landmarks, "detect_size": s.detect_size,
                             "nms_iou": s.nms_iou, "top_boxes": s.top_boxes, "track_iou": s.track_iou}  # fmt: skip
@@ -69,8 +72,6 @@ class Predictor:
                       "detect_cpu": 0.0, "align_cpu": 0.0, "frames": 0, "faces": 0, "batches": 0,
                       "first_frame": None, "last_scored": None}  # fmt: skip
         self._scorer = None
-        from iid.engine import checkpoints
-
         # the checkpoint's config (a memory-mapped read) knows the training set: a synthetic one gets a caution
         self.train_config = checkpoints.load_checkpoint(ckpt)[checkpoints.CONFIG_KEY]
         self.caution = checkpoints.SYNTHETIC_CAUTION if checkpoints.trained_on_synthetic(self.train_config) else None
@@ -87,7 +88,7 @@ class Predictor:
             device = ("cuda" if torch.cuda.is_available() else "cpu") if s.device == "auto" else s.device
             # the model gets the cores the workers leave (one each): they must never wait for each other
             torch.set_num_threads(s.threads or max(1, _cores() - s.workers))
-            self._scorer = Scorer(Path(s.ckpt), device, s.nms_iou, s.top_boxes, jit=s.jit)
+            self._scorer = Scorer(self.ckpt, device, s.nms_iou, s.top_boxes, jit=s.jit)
             if s.channels_last and self._scorer.device.type == "cpu":
                 self._scorer.module.channels_last = True
                 self._scorer.module.model.to(memory_format=torch.channels_last)
@@ -283,7 +284,7 @@ class Predictor:
             "frames_decoded": end.get("frames_decoded"), "frames_scored": with_face,
             "width": info.get("width"), "height": info.get("height"), "fps": info.get("fps"),
             "frame_count": info.get("frame_count"), "duration": info.get("duration"),
-            "model": {"checkpoint": str(Path(s.ckpt).resolve()), "family": self.scorer.family,
+            "model": {"checkpoint": str(self.ckpt.resolve()), "family": self.scorer.family,
                       "backbone": self.scorer.backbone, "artifact_boxes": bool(self.scorer.has_boxes)},
             "tracks": track_docs, "frames": r.docs, "outputs": outputs,
             "settings": self.fingerprint, "source": _stat(job.path) if job.path.exists() else None,
