@@ -60,6 +60,7 @@ class ExperimentSpec:
     xlabel: str | None = None
     backbones: dict | None = None  # scale -> the networks an experiment sweeps ("a,b"), by scale_name
     unavailable: dict | None = None  # row -> why the suite cannot run it (shown as the reason of its gap)
+    test_sets: dict | None = None  # scale -> the test sets its jobs score, where that differs by scale
 
 
 @dataclass
