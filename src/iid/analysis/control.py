@@ -37,7 +37,7 @@ def control_checkpoint(ckpt: str | Path, out: str | Path, weights: str = "initia
     from iid.module import DetectorModule
 
     if weights not in WEIGHTS:
-        raise UserError(f"weights={weights!r}: choose one of {', '.join(WEIGHTS)}")
+        raise UserError(f"--weights {weights!r}: choose one of {', '.join(WEIGHTS)}")
     cfg = load_checkpoint(checkpoint_path(ckpt))[CONFIG_KEY]
     with torch.random.fork_rng(devices=[]):  # seeded heads, the caller's RNG untouched
         torch.manual_seed(seed)
