@@ -92,7 +92,10 @@ class Found:
         """The CSV rows `<stem>.csv` holds for (model, data set); None when the file is missing."""
         path = self.folder[(model, data_set)] / f"{stem}.csv"
         if path not in self._tables:
-            self._tables[path] = list(csv.DictReader(path.open(newline=""))) if path.is_file() else None
+            self._tables[path] = None
+            if path.is_file():
+                with path.open(newline="") as f:
+                    self._tables[path] = list(csv.DictReader(f))
         table = self._tables[path]
         return None if table is None else [r for r in table if r.get("model") == model and r.get("set") == data_set]
 
