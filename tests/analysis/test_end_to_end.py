@@ -26,6 +26,14 @@ def test_probe_outputs(analyses: Path):
     rows = read_table(analyses / "probe", "probe")
     assert {r["set"] for r in rows} == {"ffpp", "celebdf", "dfdc"}
     assert (analyses / "probe" / "probe.png").stat().st_size > 10_000
+    # per held-out frame: its video and whether the final probe was right; the same frames for every model
+    frames = read_table(analyses / "probe", "probe_frames")
+    for s in ("ffpp", "celebdf", "dfdc"):
+        keys = {m: [(r["video"], r["frame"]) for r in frames if r["model"] == m and r["set"] == s] for m in doc["results"]}
+        assert keys["binary"] == keys["caddm"] and len(keys["binary"]) == doc["results"]["binary"][s]["test_frames"]
+        for m, per in doc["results"].items():
+            correct = [int(r["correct"]) for r in frames if r["model"] == m and r["set"] == s]
+            assert abs(np.mean(correct) - per[s]["final_test_acc"]) < 1e-6  # the JSON's is a float32 mean
 
 
 def test_interaction_outputs(analyses: Path):
@@ -52,6 +60,8 @@ def test_overlap_outputs(analyses: Path):
             assert len(counts) == 5 * r["identities"] and max(counts) <= r["identities"] - 1
             means = [r["per_threshold"][t]["mean"] for t in sorted(r["per_threshold"], key=float)]
             assert means == sorted(means, reverse=True)  # a higher threshold never adds overlaps
+    # each identity's rectangle rides along (the scorecard resamples identities from them)
+    assert all(float(r["x0"]) <= float(r["x1"]) and float(r["y0"]) <= float(r["y1"]) for r in rows)
 
 
 def test_tsne_outputs(analyses: Path):

@@ -58,3 +58,16 @@ def test_pca_keeps_the_dominant_directions():
     p = pca_2d(x)
     assert p.shape == (200, 2)
     assert abs(np.corrcoef(p[:, 0], x[:, 3])[0, 1]) > 0.99 and abs(np.corrcoef(p[:, 1], x[:, 7])[0, 1]) > 0.99
+
+
+def test_overlap_pairs_agree_with_the_counts_per_threshold():
+    from iid.analysis.overlap import overlap_pairs, rectangles
+
+    rng = np.random.default_rng(4)
+    pts, ident = clusters(rng.uniform(0, 3, (7, 2)), 6, 1.0, seed=2)  # crowded: some pairs overlap, some do not
+    names, counts = overlap_counts(pts, ident, THRESHOLDS)
+    share = overlap_pairs(rectangles(pts, ident)[1], THRESHOLDS)
+    assert share.shape == (7, 7) and np.allclose(share, share.T) and (np.diag(share) == 0).all()
+    # a pair's share of thresholds, summed over partners and times the thresholds, is the count summed over thresholds
+    assert np.allclose(share.sum(1) * len(THRESHOLDS), sum(counts[t] for t in THRESHOLDS))
+    assert 0 < share.mean() < 1

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from iid.analysis.probe import ProbeSettings, fit_probe, probe_set, split_rows
 
@@ -76,3 +77,18 @@ def test_fit_probe_is_deterministic():
     a = fit_probe(x[:30], y[:30], x[30:], y[30:], epochs=5, seed=3)
     b = fit_probe(x[:30], y[:30], x[30:], y[30:], epochs=5, seed=3)
     assert a == b
+
+
+def test_held_out_frames_carry_their_video_and_correctness_and_do_not_depend_on_the_features():
+    rng = np.random.default_rng(3)
+    ident, vid, fr = layout(6, 3, 5)
+    a = probe_set(rng.normal(size=(len(ident), 16)).astype(np.float32), ident, vid, fr, ProbeSettings(epochs=10))
+    b = probe_set(rng.normal(size=(len(ident), 16)).astype(np.float32), ident, vid, fr, ProbeSettings(epochs=10))
+    ha, hb = a["held_out"], b["held_out"]
+    train, test, _ = split_rows(ident, vid, fr)
+    assert list(ha["video"]) == list(vid[test]) and list(ha["frame"]) == list(fr[test])
+    assert len(ha["correct"]) == a["test_frames"] and set(ha["correct"]) <= {0, 1}
+    assert np.mean(ha["correct"]) == pytest.approx(a["final_test_acc"])  # the accuracy the JSON reports
+    # the split is the data's, not the model's: another model is tested on the same frames (paired)
+    assert list(hb["video"]) == list(ha["video"]) and list(hb["frame"]) == list(ha["frame"])
+    assert not set(ha["video"]) & set(vid[train])  # three videos per person: whole videos held out

@@ -50,20 +50,11 @@ class Model:
 
 def untrained_copy(ckpt: str | Path, out: str | Path, seed: int = 0) -> Path:
     """A control: the checkpoint's model rebuilt from its config with fresh random weights (seeded),
-    written in iid.train's format to `out`. What an untrained network of the same architecture
-    already encodes (e.g. identity on a benchmark whose people differ in colour) is the baseline the
-    trained checkpoints' probe, overlap and t-SNE are read against."""
-    from iid.engine.checkpoints import CONFIG_KEY, load_checkpoint
-    from iid.module import DetectorModule
+    written in iid.train's format to `out`. The network before training (ImageNet backbone) is
+    `iid.analysis.control.control_checkpoint(..., weights="initial")`."""
+    from iid.analysis.control import control_checkpoint
 
-    cfg = load_checkpoint(checkpoint_path(ckpt))[CONFIG_KEY]
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        module = DetectorModule(cfg, pretrained=False)
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    torch.save({CONFIG_KEY: module.config, "state_dict": module.state_dict()}, out)
-    return out
+    return control_checkpoint(ckpt, out, weights="random", seed=seed)
 
 
 def checkpoint_path(p: str | Path) -> Path:

@@ -68,6 +68,16 @@ def overlap_counts(points: np.ndarray, identity: np.ndarray, thresholds) -> tupl
     return names, {float(t): (iou >= t).sum(1) for t in thresholds}
 
 
+def overlap_pairs(boxes: np.ndarray, thresholds) -> np.ndarray:
+    """(K, K): for each pair of identities, the share of the thresholds at which their rectangles
+    overlap (IoU >= t); 0 on the diagonal. Its mean over pairs is the overlap rate the scorecard
+    compares between models (iid.reporting.scorecard_analyses)."""
+    iou = iou_matrix(np.asarray(boxes, np.float64).reshape(-1, 4))
+    share = np.mean([iou >= t for t in thresholds], axis=0)
+    np.fill_diagonal(share, 0.0)
+    return share
+
+
 # -- the run -------------------------------------------------------------------------------------
 def run(ctx: Any, s: OverlapSettings) -> dict[str, Any]:
     from iid.analysis.common import run_model
@@ -80,6 +90,7 @@ def run(ctx: Any, s: OverlapSettings) -> dict[str, Any]:
             sub = fr.subset(fr.identity != "")
             pts = pca_2d(run_model(model, sub, ctx.batch_size)["features"])
             names, counts = overlap_counts(pts, sub.identity, s.thresholds)
+            boxes = dict(zip(*rectangles(pts, np.asarray(sub.identity, dtype=object))))  # kept for the scorecard
             k = len(names)
             results[model.name][fr.name] = {
                 "kind": fr.kind, "identities": k, "frames": len(sub),
@@ -90,7 +101,8 @@ def run(ctx: Any, s: OverlapSettings) -> dict[str, Any]:
             for t, c in counts.items():
                 for n, v in zip(names, c):
                     rows.append({"model": model.name, "set": fr.name, "kind": fr.kind, "threshold": t,
-                                 "identity": n, "overlaps": int(v), "identities": k})  # fmt: skip
+                                 "identity": n, "overlaps": int(v), "identities": k,
+                                 **dict(zip(("x0", "y0", "x1", "y1"), map(float, boxes[n])))})  # fmt: skip
             ctx.log(f"overlap {model.name} on {fr.name}: {k} identities, mean overlapping IDs "
                     + ", ".join(f"{t:g}: {c.mean():.2f}" for t, c in counts.items()))
     ctx.outputs.table("overlap", rows)

@@ -105,7 +105,9 @@ def fit_probe(x_train: np.ndarray, y_train: np.ndarray, x_test: np.ndarray, y_te
               standardize: bool = True, seed: int = 0) -> dict[str, list[float]]:
     """Train a linear classifier on (x_train, y_train) with labels 0..K-1; accuracy per epoch.
 
-    Returns {"epoch": [1..E], "train_acc": [...], "test_acc": [...]} (full passes, shuffled minibatches)."""
+    Returns {"epoch": [1..E], "train_acc": [...], "test_acc": [...]} (full passes, shuffled minibatches)
+    and "test_correct": per test row, 1 where the final probe names its identity (the scorecard
+    bootstraps the held-out accuracy from these)."""
     x_tr = torch.as_tensor(np.asarray(x_train, np.float32))
     x_te = torch.as_tensor(np.asarray(x_test, np.float32))
     y_tr = torch.as_tensor(np.asarray(y_train, np.int64))
@@ -131,6 +133,8 @@ def fit_probe(x_train: np.ndarray, y_train: np.ndarray, x_test: np.ndarray, y_te
             hist["epoch"].append(epoch)
             hist["train_acc"].append(float((probe(x_tr).argmax(1) == y_tr).float().mean()))
             hist["test_acc"].append(float((probe(x_te).argmax(1) == y_te).float().mean()) if len(y_te) else float("nan"))
+    with torch.no_grad():
+        hist["test_correct"] = (probe(x_te).argmax(1) == y_te).int().tolist()
     return hist
 
 
@@ -150,12 +154,15 @@ def probe_set(features: np.ndarray, identity: np.ndarray, video: np.ndarray, fra
     hist = fit_probe(features[train], y[train], features[test], y[test], epochs=s.epochs, lr=s.lr,
                      weight_decay=s.weight_decay, batch_size=s.batch_size, standardize=s.standardize, seed=seed)  # fmt: skip
     counts = np.bincount(y[test], minlength=len(names))
+    correct = hist.pop("test_correct")
     return {
         "identities": len(names), "train_frames": int(train.sum()), "test_frames": int(test.sum()),
         "train_videos": len(set(video[train])), "test_videos": len(set(video[test])), "split": how,
         "chance": 1.0 / len(names), "majority": float(counts.max() / counts.sum()),
         "final_test_acc": hist["test_acc"][-1], "best_test_acc": max(hist["test_acc"]),
         "final_train_acc": hist["train_acc"][-1], "history": hist,
+        # per held-out frame, in row order: what the scorecard resamples by video (run() moves it to a CSV)
+        "held_out": {"video": video[test], "frame": frame[test], "identity": identity[test], "correct": correct},
     }  # fmt: skip
 
 
@@ -167,7 +174,8 @@ def run(ctx: Any, s: ProbeSettings) -> dict[str, Any]:
     if s.lfw:
         sets.append(ctx.lfw_frames(s.lfw, s.lfw_landmarks, s.lfw_min_images))
     results: dict[str, dict[str, Any]] = {}
-    rows = []
+    rows, frames = [], []
+    first: dict[str, list] = {}  # data set -> held-out (video, frame) of the first model
     for model in ctx.models:
         results[model.name] = {}
         for fr in sets:
@@ -176,13 +184,23 @@ def run(ctx: Any, s: ProbeSettings) -> dict[str, Any]:
             feats = run_model(model, sub, ctx.batch_size)["features"]
             res = probe_set(feats, sub.identity, sub.video, sub.frame, s, ctx.seed)
             res.update(kind=sub.kind, feature_dim=int(feats.shape[1]) if feats.ndim == 2 else 0)
+            held = res.pop("held_out", None)
             results[model.name][fr.name] = res
+            if held is not None:
+                keys = list(zip(held["video"].tolist(), held["frame"].tolist()))
+                # the split depends on identities, videos, frames and the seed only: every model is tested
+                # on the same frames, which is what makes the scorecard's bootstrap paired
+                if first.setdefault(fr.name, keys) != keys:
+                    raise RuntimeError(f"probe on {fr.name}: {model.name} was tested on other frames than {ctx.models[0].name}")
+                frames += [{"model": model.name, "set": fr.name, "kind": sub.kind, "video": v, "frame": f, "identity": i,
+                            "correct": c} for (v, f), i, c in zip(keys, held["identity"].tolist(), held["correct"])]  # fmt: skip
             ctx.log(f"probe {model.name} on {fr.name}: {res.get('identities')} identities, test acc "
                     f"{res.get('final_test_acc', float('nan')):.3f} (chance {res.get('chance', float('nan')):.3f})")
             for e, tr, te in zip(*(res.get("history", {}).get(k, []) for k in ("epoch", "train_acc", "test_acc"))):
                 rows.append({"model": model.name, "set": fr.name, "kind": sub.kind, "epoch": e, "train_acc": tr,
                              "test_acc": te, "chance": res["chance"]})  # fmt: skip
     ctx.outputs.table("probe", rows)
+    ctx.outputs.table("probe_frames", frames)
     ctx.outputs.figure("probe", plot(rows))
     summary = {m: {n: {k: r.get(k) for k in ("final_test_acc", "chance", "identities")} for n, r in per.items()}
                for m, per in results.items()}  # fmt: skip

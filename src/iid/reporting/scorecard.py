@@ -16,6 +16,9 @@ training methods (the least-squares slope of AUC against it, and of ours minus b
   side), unresolved (it straddles zero); "no direction" where the paper gives none (a difference of
   exactly zero, or no number); "gap" where a run is missing, with the reason. A gap is a line, never
   an error.
+
+The analyses of Implicit Identity Leakage (iid.analyze outputs: ID probe, I([N]), ID overlap) add their
+hypotheses as lines of the same kind: iid.reporting.scorecard_analyses.
 """
 
 from __future__ import annotations
@@ -248,8 +251,12 @@ def trend_lines(name: str, jobs: Sequence[Job], n_boot: int) -> list[Line]:
     return lines
 
 
-def build(sweeps: Sequence[str | Path], n_boot: int = 1000) -> tuple[list[Line], dict[str, list[Job]]]:
-    """Every line of the scorecard from the jobs under `sweeps` (an experiment without runs: gaps)."""
+def build(sweeps: Sequence[str | Path], n_boot: int = 1000, analyses: Sequence[str | Path] = (),
+          analysis_names: dict[str, str] | None = None) -> tuple[list[Line], dict[str, list[Job]]]:
+    """Every line of the scorecard from the jobs under `sweeps` (an experiment without runs: gaps) and
+    the iid.analyze outputs in `analyses` (iid.reporting.scorecard_analyses; missing ones: gaps)."""
+    from iid.reporting import scorecard_analyses
+
     by_exp = collect(sweeps)
     lines = []
     for name in EXPERIMENTS:
@@ -257,6 +264,7 @@ def build(sweeps: Sequence[str | Path], n_boot: int = 1000) -> tuple[list[Line],
         lines += comparison_lines(name, jobs, n_boot)
         if name in STATED:
             lines += trend_lines(name, jobs, n_boot)
+    lines += scorecard_analyses.lines(analyses, analysis_names, n_boot)
     return lines, by_exp
 
 

@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from iid.reporting.scorecard import Line
+from iid.reporting.scorecard_analyses import METRICS
 from iid.reporting.tables import column_title
 
 COLOURS = {"confirmed": "#1a9850", "contradicted": "#d73027", "unresolved": "#7f7f7f", "no direction": "#4575b4"}
@@ -28,14 +29,16 @@ def forest(lines: Sequence[Line], path: Path, title: str) -> None:
                     color=COLOURS.get(line.verdict, "black"))  # fmt: skip
         if line.paper_diff is not None:
             ax.plot([line.paper_diff], [i], "x", color="black", ms=5)
-        level = line.metric.split("_")[0]
-        labels.append(f"{line.artifact}: {line.comparison} · {column_title(line.column)} · {level}")
+        # an analysis' artifact names its measure; a table line adds its level (video or frame)
+        level = "" if line.metric in METRICS.values() else f" · {line.metric.split('_')[0]}"
+        labels.append(f"{line.artifact}: {line.comparison} · {column_title(line.column)}{level}")
         if i and shown[i - 1].artifact != line.artifact:
             ax.axhline(i - 0.5, color="black", lw=0.5, alpha=0.4)
     ax.axvline(0, color="black", lw=0.8)
     ax.set_yticks(range(len(shown)), labels, fontsize=7)
     ax.set_ylim(len(shown) - 0.5, -0.5)
-    ax.set_xlabel("difference in AUC (o ours, 95% interval over test videos; x the paper)")
+    ax.set_xlabel("difference (o ours, 95% interval; x the paper): in AUC; for the analyses\n"
+                  "in ID probe accuracy, in ID overlap rate, or AUC of I([N]) − 0.5")  # fmt: skip
     handles = [plt.Line2D([], [], marker="o", ls="", color=c, label=v) for v, c in COLOURS.items()]
     handles.append(plt.Line2D([], [], marker="x", ls="", color="black", label="paper"))
     ax.legend(handles=handles, fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))  # beside, not over, the lines

@@ -1,5 +1,6 @@
-"""`python -m iid.report mode=scorecard sweeps=[<sweep>,...] [out=docs/results/scorecard]`: the scorecard
-(iid.reporting.scorecard) as <out>.md, <out>.csv and <out>.png, and a W&B table with wandb=true."""
+"""`python -m iid.report mode=scorecard sweeps=[<sweep>,...] [analyses=[<iid.analyze out>,...]]
+[out=docs/results/scorecard]`: the scorecard (iid.reporting.scorecard, and the analyses' lines of
+iid.reporting.scorecard_analyses) as <out>.md, <out>.csv and <out>.png, and a W&B table with wandb=true."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from typing import Any
 
 from iid.engine.runcache import duration, saved_seconds
 from iid.errors import UserError
+from iid.reporting import scorecard_analyses as analyses
 from iid.reporting.scorecard import EXPERIMENTS, Line, benchmark, build, counts, headline
 from iid.reporting.tables import column_title
 from iid.settings import bounds, plain, settings
@@ -23,6 +25,8 @@ FIELDS = ("artifact", "experiment", "row", "compared_with", "test_set", "metric"
 @dataclass(frozen=True)
 class ScorecardArgs:
     sweeps: tuple[str, ...] = ()
+    analyses: tuple[str, ...] = ()  # folders iid.analyze wrote (out=): probe/, interaction/, overlap/, tsne/
+    analysis_names: dict[str, str] | None = None  # role -> the name a run gave it, e.g. {ours: o}
     out: str = "docs/results/scorecard"  # <out>.md, <out>.csv, <out>.png
     n_boot: int = field(default=1000, metadata=bounds(100))
     wandb: bool = False
@@ -46,11 +50,39 @@ def _paper(line: Line) -> str:
 
 
 def _metric(metric: str) -> str:
+    if metric in analyses.METRIC_TITLES:
+        return analyses.METRIC_TITLES[metric]
     level, name = metric.split("_", 1)
     return f"{level} {name.upper()}"
 
 
-def markdown(lines: Sequence[Line], head: str, cache_note: str) -> str:
+def _section(part: Sequence[Line], heading: str, basis: bool = False) -> list[str]:
+    """A heading, its counts and its table; `basis`: the note starts with where the paper's sign comes from."""
+    pc = counts(part)
+    out = [heading, "", f"{pc['confirmed']} confirmed, {pc['contradicted']} contradicted, "
+           f"{pc['unresolved']} unresolved, {pc['gap']} gaps.", "",
+           "| comparison | test set | metric | paper Δ | ours Δ [95% CI] | seeds | verdict | note |",
+           "|---|---|---|---|---|---|---|---|"]  # fmt: skip
+    for line in part:
+        note = "; ".join([*([line.gap] if line.gap else []), *([line.basis] if basis and line.basis else []),
+                          *line.notes])  # fmt: skip
+        seeds = str(line.ours.seeds) if line.ours else "—"
+        out.append(f"| {line.comparison} | {column_title(line.column)} | {_metric(line.metric)} | {_paper(line)} | "
+                   f"{_ours(line)} | {seeds} | {line.verdict} | {note} |")  # fmt: skip
+    return [*out, ""]
+
+
+ANALYSES_TEXT = (
+    "The analyses (`python -m iid.analyze`, docs/analyses.md) of the checkpoints named binary, ours and, where "
+    "analysed, control (the network before training) and da_mfs (DA+MFS without the ADM): one checkpoint each. "
+    "Comparisons of identity: the held-out ID probe accuracy (95% interval: paired bootstrap over the held-out "
+    "videos) and the ID overlap rate (the share of pairs of identities whose PCA rectangles overlap, averaged over "
+    "the IoU thresholds; interval: identities resampled), one model minus the other; the paper's sign is that of "
+    "its text (`+ (text)`, `− (text)`). Hypothesis 2: the binary classifier's frame AUC of I([N]) minus 0.5 "
+    "(interval: the analysis' bootstrap over videos) beside Table 1's.")
+
+
+def markdown(lines: Sequence[Line], head: str, cache_note: str, no_verdict: Sequence[str] = ()) -> str:
     c = counts(lines)
     out = ["# Reproduction scorecard", "", f"**{head}.**", "",
            f"{len(lines)} lines: {c['gap']} gaps (a run missing, with the reason), {c['no direction']} without a "
@@ -62,19 +94,15 @@ def markdown(lines: Sequence[Line], head: str, cache_note: str) -> str:
            "when on the other side, unresolved when it straddles zero.", ""]  # fmt: skip
     if cache_note:
         out += [cache_note, ""]
-    for artifact in dict.fromkeys(line.artifact for line in lines):
-        part = [line for line in lines if line.artifact == artifact]
-        pc = counts(part)
-        out += [f"## {artifact}", "", f"{pc['confirmed']} confirmed, {pc['contradicted']} contradicted, "
-                f"{pc['unresolved']} unresolved, {pc['gap']} gaps.", "",
-                "| comparison | test set | metric | paper Δ | ours Δ [95% CI] | seeds | verdict | note |",
-                "|---|---|---|---|---|---|---|---|"]  # fmt: skip
-        for line in part:
-            note = "; ".join([*([line.gap] if line.gap else []), *line.notes])
-            seeds = str(line.ours.seeds) if line.ours else "—"
-            out.append(f"| {line.comparison} | {column_title(line.column)} | {_metric(line.metric)} | {_paper(line)} | "
-                       f"{_ours(line)} | {seeds} | {line.verdict} | {note} |")  # fmt: skip
-        out.append("")
+    tables = [line for line in lines if line.experiment != analyses.EXPERIMENT]
+    for artifact in dict.fromkeys(line.artifact for line in tables):
+        out += _section([line for line in tables if line.artifact == artifact], f"## {artifact}")
+    found = [line for line in lines if line.experiment == analyses.EXPERIMENT]
+    if found or no_verdict:
+        out += ["## The analyses of Implicit Identity Leakage", "", ANALYSES_TEXT, ""]
+        for artifact in dict.fromkeys(line.artifact for line in found):
+            out += _section([line for line in found if line.artifact == artifact], f"### {artifact}", basis=True)
+        out += [f"- no verdict line: {why}" for why in no_verdict] + ([""] if no_verdict else [])
     return "\n".join(out)
 
 
@@ -120,15 +148,16 @@ def _cache_note(jobs: Sequence[Any]) -> str:
 
 def report(cfg: Any) -> dict[str, Path]:
     raw = plain(cfg)
-    sweeps = raw.get("sweeps") or []
-    args = settings(ScorecardArgs, "report", {"sweeps": [sweeps] if isinstance(sweeps, str) else list(sweeps),
-                                              **{k: raw[k] for k in ("out", "n_boot", "wandb") if k in raw}})  # fmt: skip
-    if not args.sweeps:
-        raise UserError("mode=scorecard needs the sweep folders: sweeps=[multirun/table2/mini/<date>,...]")
-    lines, by_exp = build(args.sweeps, args.n_boot)
+    folders = {k: [raw[k]] if isinstance(raw.get(k), str) else list(raw.get(k) or []) for k in ("sweeps", "analyses")}
+    args = settings(ScorecardArgs, "report", {**folders, **{k: raw[k] for k in ("out", "n_boot", "wandb", "analysis_names")
+                                                            if k in raw}})  # fmt: skip
+    if not args.sweeps and not args.analyses:
+        raise UserError("mode=scorecard needs the sweep folders: sweeps=[multirun/table2/mini/<date>,...] "
+                        "(and/or the analyses' folders: analyses=[runs/analyses,...])")  # fmt: skip
+    lines, by_exp = build(args.sweeps, args.n_boot, args.analyses, args.analysis_names)
     jobs = [j for js in by_exp.values() for j in js]
     head = headline(lines, benchmark(jobs))
-    md = markdown(lines, head, _cache_note(jobs))
+    md = markdown(lines, head, _cache_note(jobs), analyses.no_verdict(args.analyses, args.analysis_names))
     base = Path(args.out)
     base.parent.mkdir(parents=True, exist_ok=True)
     out = {ext: base.with_name(f"{base.name}.{ext}") for ext in ("md", "csv", "png")}

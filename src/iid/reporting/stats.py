@@ -153,3 +153,38 @@ def slope_weights(xs: Sequence[float]) -> np.ndarray:
     x = np.asarray(xs, float)
     d = x - x.mean()
     return d / float((d**2).sum())
+
+
+def paired_mean_difference(a: np.ndarray, b: np.ndarray, groups: Sequence, n_boot: int = 1000, seed: int = 0) -> Cell:
+    """mean(a) - mean(b) over the same items (a and b in the same order, e.g. the ID probe's held-out
+    frames, 1 where it was right), with its 95% interval from resampling the items' groups (their
+    videos) with replacement: a drawn video brings all its frames, for both a and b."""
+    a, b = np.asarray(a, float), np.asarray(b, float)
+    if a.shape != b.shape or len(a) != len(groups):
+        raise ValueError("a paired difference needs both scorings of the same items")
+    keys, g = np.unique(np.asarray(groups), return_inverse=True)
+    sum_a, sum_b = np.bincount(g, a, len(keys)), np.bincount(g, b, len(keys))
+    size = np.bincount(g, minlength=len(keys)).astype(float)
+    w = np.random.default_rng(seed).multinomial(len(keys), np.full(len(keys), 1 / len(keys)), size=n_boot)
+    diff = (w @ sum_a - w @ sum_b) / (w @ size)
+    lo, hi = np.nanpercentile(diff, [2.5, 97.5])
+    return Cell(float(a.mean() - b.mean()), float(lo), float(hi), float("nan"), 1, len(keys))
+
+
+def paired_pair_rate_difference(pa: np.ndarray, pb: np.ndarray, n_boot: int = 1000, seed: int = 0) -> Cell:
+    """The mean over pairs of distinct items of a pair statistic, a minus b ((K, K) symmetric each, the
+    same K items, e.g. whether two identities' regions overlap), with its 95% interval from resampling
+    the items with replacement, the same draws for a and b. A resample's pairs are those among its drawn
+    items (never an item with its own copy), so the dependence of pairs sharing an item is kept."""
+    pa, pb = np.array(pa, float), np.array(pb, float)
+    if pa.shape != pb.shape or pa.ndim != 2 or pa.shape[0] != pa.shape[1] or len(pa) < 2:
+        raise ValueError("a pair rate needs two (K, K) statistics of the same K >= 2 items")
+    np.fill_diagonal(pa, 0.0)
+    np.fill_diagonal(pb, 0.0)
+    k = len(pa)
+    w = np.random.default_rng(seed).multinomial(k, np.full(k, 1 / k), size=n_boot).astype(float)  # (B, K)
+    pairs = w.sum(1) ** 2 - (w**2).sum(1)  # ordered pairs of distinct draws
+    with np.errstate(invalid="ignore", divide="ignore"):
+        diff = (np.einsum("bi,ij,bj->b", w, pa - pb, w)) / pairs
+    lo, hi = np.nanpercentile(diff, [2.5, 97.5])
+    return Cell(float((pa - pb).sum() / (k * (k - 1))), float(lo), float(hi), float("nan"), 1, k)
