@@ -58,14 +58,10 @@ def untrained_copy(ckpt: str | Path, out: str | Path, seed: int = 0) -> Path:
 
 
 def checkpoint_path(p: str | Path) -> Path:
-    """A checkpoint file, or a run directory (its checkpoints/best.ckpt)."""
-    p = Path(str(p)).expanduser()
-    if p.is_dir():
-        for cand in (p / "checkpoints" / "best.ckpt", p / "best.ckpt", p / "checkpoints" / "last.ckpt"):
-            if cand.is_file():
-                return cand
-        raise UserError(f"ckpt={p}: a folder without checkpoints/best.ckpt; pass the .ckpt file or a run directory")
-    return p
+    """A checkpoint file, or a run directory (its checkpoints/best.ckpt): as every entry point reads ckpt=."""
+    from iid.engine.checkpoints import checkpoint_file
+
+    return checkpoint_file(p)
 
 
 def pick_device(name: str) -> torch.device:
