@@ -378,6 +378,9 @@ def test_every_job_of_every_experiment_composes_and_validates(experiment, scale)
             C.check_config(cfg)
             spec = settings(ExperimentSpec, "experiment", cfg["experiment"])
             rows.add(spec.row)
+            if scale == "mini":  # every mini job on an ImageNet-initialised Lite, whatever network a row names
+                assert cfg["backbone"]["name"].startswith("efficientnet_lite"), (job, cfg["backbone"])
+                assert cfg["backbone"]["pretrained"] in ("imagenet", True), (job, cfg["backbone"])
     # rows beyond the paper's only for the networks an experiment sweeps at mini in place of the paper's
     extra = {r for r in rows - set(spec.rows) if r.split(":")[0] not in (spec.backbones or {}).get(scale, "").split(",")}
     assert spec.name == experiment and not extra, extra
