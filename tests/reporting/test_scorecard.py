@@ -154,3 +154,17 @@ def test_scorecard_command_writes_markdown_csv_and_forest_plot(tmp_path):
     bad = subprocess.run([sys.executable, "-m", "iid.report", "mode=scorecard", f"sweeps=[{tmp_path / 'nope'}]"],
                          cwd=tmp_path, capture_output=True, text=True, env=env, timeout=300)  # fmt: skip
     assert bad.returncode == 2 and bad.stderr.startswith("error: sweeps:") and "Traceback" not in bad.stderr
+
+
+def test_a_stand_in_networks_paper_basis_is_the_mean_of_the_rows_it_stands_for(tmp_path):
+    """Table 5 (bottom) at mini: the FF++-trained EfficientNet-Lite0 pair's paper difference is the mean of
+    the paper's FF++-trained pairs only, not of the DFDC-trained half (FF++ is cross-dataset there)."""
+    rng = np.random.default_rng(2)
+    for row, kind in (("efficientnet_lite0: binary", "weak"), ("efficientnet_lite0: ours", "strong")):
+        _job(tmp_path, row.split(": ")[1], "table5_cross", row, 0, {"ffpp": _scores(kind, rng), "dfdc": _scores(kind, rng)})
+    lines = scorecard.comparison_lines("table5_cross", scorecard.collect([tmp_path])["table5_cross"], n_boot=100)
+    ffpp = _find(lines, "table5_cross", "ffpp", "efficientnet_lite0: ours")
+    dfdc = _find(lines, "table5_cross", "dfdc", "efficientnet_lite0: ours")
+    assert ffpp.paper_diff == pytest.approx(((0.997 - 0.9988) + (0.9978 - 0.9975)) / 2)
+    assert dfdc.paper_diff == pytest.approx(((0.7149 - 0.4873) + (0.7374 - 0.5412)) / 2)
+    assert "mean of the paper's 2 rows" in ffpp.basis and ffpp.verdict == "contradicted"
