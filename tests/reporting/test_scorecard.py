@@ -15,7 +15,7 @@ import pytest
 
 from iid.errors import UserError
 from iid.reporting import scorecard, stats
-from iid.reporting.scorecard import Line, verdict
+from iid.reporting.scorecard_line import Line, verdict
 
 N = 40  # real and fake test videos per set
 LABELS = np.r_[np.zeros(N), np.ones(N)].astype(int)

@@ -17,7 +17,7 @@ import pytest
 from iid.analysis.outputs import Outputs
 from iid.errors import UserError
 from iid.reporting import scorecard, scorecard_analyses
-from iid.reporting.scorecard import Line
+from iid.reporting.scorecard_line import Line
 
 V, F = 30, 4  # held-out videos per data set, frames per video
 KIND = {"ffpp": "in-dataset", "celebdf": "cross-dataset", "dfdc": "cross-dataset"}

@@ -31,14 +31,13 @@ WEIGHTS = ("initial", "random")
 
 def control_checkpoint(ckpt: str | Path, out: str | Path, weights: str = "initial", seed: int = 0) -> Path:
     """Write the control of checkpoint `ckpt` (see the module docstring) to `out`; returns the file."""
-    from iid.analysis.common import checkpoint_path
-    from iid.engine.checkpoints import CONFIG_KEY, load_checkpoint
+    from iid.engine.checkpoints import CONFIG_KEY, checkpoint_file, load_checkpoint
     from iid.errors import UserError
     from iid.module import DetectorModule
 
     if weights not in WEIGHTS:
         raise UserError(f"--weights {weights!r}: choose one of {', '.join(WEIGHTS)}")
-    cfg = load_checkpoint(checkpoint_path(ckpt))[CONFIG_KEY]
+    cfg = load_checkpoint(checkpoint_file(ckpt))[CONFIG_KEY]
     with torch.random.fork_rng(devices=[]):  # seeded heads, the caller's RNG untouched
         torch.manual_seed(seed)
         # pretrained=None: the backbone's own config decides (ImageNet, a file, or random)

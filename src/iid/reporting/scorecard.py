@@ -26,13 +26,13 @@ from __future__ import annotations
 import json
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from iid.errors import UserError
 from iid.reporting import stats
+from iid.reporting.scorecard_line import Line
 from iid.reporting.tables import ExperimentSpec, Job, column_videos, expand_compare, find_jobs, read_paper
 from iid.settings import settings
 
@@ -49,42 +49,6 @@ STATED = {"fig8": {"ffpp": 1, "celebdf": 1}}
 STATED_GAP_TREND = {"celebdf": 1}
 STATED_BASIS = "stated in the text (figure only)"
 MEASURED = ("confirmed", "contradicted", "unresolved")
-
-
-def verdict(direction: int, ours: stats.Cell | None) -> str:
-    """Where our 95% interval lies with respect to zero, on the side of the paper's sign."""
-    if ours is None:
-        return "gap"
-    if direction == 0:
-        return "no direction"
-    low, high = sorted((direction * ours.low, direction * ours.high))
-    if low > 0:
-        return "confirmed"
-    return "contradicted" if high < 0 else "unresolved"
-
-
-@dataclass
-class Line:
-    experiment: str
-    artifact: str  # the paper and its table, e.g. "IIL Table 2"
-    row: str
-    compared_with: str  # "" for a trend
-    column: str
-    metric: str
-    paper_diff: float | None = None
-    direction: int = 0  # the paper's sign: +1, -1, 0 (none)
-    basis: str = ""  # where the paper's difference comes from when it is not its two numbers
-    ours: stats.Cell | None = None
-    gap: str | None = None  # why there is no measurement
-    notes: list[str] = field(default_factory=list)
-
-    @property
-    def comparison(self) -> str:
-        return f"{self.row} vs {self.compared_with}" if self.compared_with else self.row
-
-    @property
-    def verdict(self) -> str:
-        return "gap" if self.gap is not None else verdict(self.direction, self.ours)
 
 
 def experiment_spec(name: str) -> ExperimentSpec:

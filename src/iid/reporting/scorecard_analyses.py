@@ -4,7 +4,7 @@
 `iid.analyze <analysis> ... out=<out>` run wrote (<out>/probe/probe.json, interaction/, overlap/;
 several folders are merged, a later one winning per model and data set) and adds one line per
 hypothesis, pair of models and data set, with the verdict rule of the table lines
-(iid.reporting.scorecard.verdict). What each line measures (docs/analyses.md, "On the scorecard"):
+(iid.reporting.scorecard_line.verdict). What each line measures (docs/analyses.md, "On the scorecard"):
 
 - ID probe (§3.1 Hypothesis 1, §5.2 Fig. 5b/5d): the held-out identity accuracy of one model minus
   another's. Both are tested on the same held-out frames (the split depends on the data and the seed
@@ -35,7 +35,7 @@ import numpy as np
 
 from iid.errors import UserError
 from iid.reporting import stats
-from iid.reporting.scorecard import Line
+from iid.reporting.scorecard_line import Line
 from iid.reporting.tables import PAPER_DIR
 
 EXPERIMENT = "analyses"  # Line.experiment of every line here: the writers group them under their own heading

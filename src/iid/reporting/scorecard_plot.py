@@ -7,8 +7,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from iid.reporting.scorecard import Line
 from iid.reporting.scorecard_analyses import METRICS
+from iid.reporting.scorecard_line import Line
 from iid.reporting.tables import column_title
 
 COLOURS = {"confirmed": "#1a9850", "contradicted": "#d73027", "unresolved": "#7f7f7f", "no direction": "#4575b4"}
