@@ -78,3 +78,24 @@ def test_random_control_and_the_command_line(trained, tmp_path, cli_env):
     bad = subprocess.run([sys.executable, "-m", "iid.analysis.control", str(tmp_path / "none"), str(tmp_path / "x")],
                          capture_output=True, text=True, env=cli_env, cwd=tmp_path, timeout=300)  # fmt: skip
     assert bad.returncode == 2 and bad.stderr.startswith("error:") and "Traceback" not in bad.stderr
+
+
+def test_a_failed_write_leaves_no_checkpoint_and_says_so_in_one_line(trained, tmp_path, monkeypatch):
+    """A full disk mid-save (simulated: torch.save writes part of the file, then fails) leaves neither a
+    truncated best.ckpt nor a temporary behind, and is one UserError line."""
+    from iid.errors import UserError
+
+    real_save = torch.save
+
+    def full_disk(obj, f, *a, **k):
+        real_save(obj, f, *a, **k)
+        with open(f, "r+b") as h:  # what a full disk leaves: the first bytes only
+            h.truncate(1000)
+        raise RuntimeError("[enforce fail at inline_container.cc:672] . unexpected pos 1000 vs 3331992")
+
+    monkeypatch.setattr(torch, "save", full_disk)
+    out = tmp_path / "control"
+    with pytest.raises(UserError, match="cannot write the control checkpoint") as err:
+        control_checkpoint(trained, out, weights="random", seed=0)
+    assert "\n" not in str(err.value)
+    assert list((out / "checkpoints").iterdir()) == []

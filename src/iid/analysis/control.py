@@ -46,7 +46,15 @@ def control_checkpoint(ckpt: str | Path, out: str | Path, weights: str = "initia
     if out.suffix != ".ckpt":
         out = out / "checkpoints" / "best.ckpt"
     out.parent.mkdir(parents=True, exist_ok=True)
-    torch.save({CONFIG_KEY: module.config, "state_dict": module.state_dict()}, out)
+    # a temporary name, renamed when complete: a full disk must not leave a truncated checkpoint behind
+    tmp = out.with_name(f".{out.name}.tmp")
+    try:
+        torch.save({CONFIG_KEY: module.config, "state_dict": module.state_dict()}, tmp)
+    except (OSError, RuntimeError) as err:
+        tmp.unlink(missing_ok=True)
+        reason = (str(err).splitlines() or [type(err).__name__])[0][:160]
+        raise UserError(f"cannot write the control checkpoint {out} ({reason}): free space or choose another out") from None
+    tmp.replace(out)
     return out
 
 
