@@ -42,7 +42,7 @@ def forest(lines: Sequence[Line], path: Path, title: str) -> None:
     handles = [plt.Line2D([], [], marker="o", ls="", color=c, label=v) for v, c in COLOURS.items()]
     handles.append(plt.Line2D([], [], marker="x", ls="", color="black", label="paper"))
     ax.legend(handles=handles, fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))  # beside, not over, the lines
-    ax.set_title(title, fontsize=9)
+    fig.suptitle(title, fontsize=9, wrap=True)  # over the whole figure: the long labels take the left half
     ax.grid(axis="x", alpha=0.3)
     if not shown:
         ax.text(0.5, 0.5, "no comparison measured yet", transform=ax.transAxes, ha="center")
