@@ -85,7 +85,14 @@ def test_each_verdict_from_hand_made_runs(tmp_path):
     # experiments without runs are all there, as gaps with their reason, never an error
     t2 = [x for x in lines if x.experiment == "table2"]
     assert len(t2) == 4 * 3 and all(x.verdict == "gap" for x in t2)
-    assert _find(lines, "table2", "celebdf", "MFS").gap == "no run of 'MFS' in the sweeps given"
+    # ... and the command that trains the missing row: its own row config, else the experiment's sweep
+    assert _find(lines, "table2", "celebdf", "MFS").gap == (
+        "no run of 'MFS' in the sweeps given; it is trained by "
+        "`python -m iid.train -m experiment=table2 scale=mini row=table2/mfs`")
+    assert _find(lines, "table3", "dfdc", "Ours (EfficientNet-b4)").gap.endswith(
+        "`python -m iid.train -m experiment=table3 scale=mini row=table3/ours_b4`")
+    assert _find(lines, "table5_methods", "ffpp/Face2Face", "Face2Face: ours").gap.endswith(
+        "`python -m iid.train -m experiment=table5_methods scale=mini`")  # rows named by data.methods
 
 
 def test_paper_difference_of_zero_or_missing_has_no_direction(tmp_path, monkeypatch):

@@ -59,6 +59,21 @@ def experiment_spec(name: str) -> ExperimentSpec:
     return settings(ExperimentSpec, "experiment", node)
 
 
+def row_command(name: str, row: str) -> str:
+    """The command that trains `row` of experiment `name` at scale=mini: the experiment's sweep restricted
+    to the row config (conf/row/...) whose experiment.row is `row`, else the whole sweep."""
+    import yaml
+
+    command = f"python -m iid.train -m experiment={name} scale=mini"
+    node = yaml.safe_load((CONF_DIR / f"{name}.yaml").read_text()) or {}
+    keys = str(((node.get("hydra") or {}).get("sweeper") or {}).get("params", {}).get("row", "")).split(",")
+    for key in filter(None, keys):
+        config = CONF_DIR.parent / "row" / f"{key.strip()}.yaml"
+        if config.is_file() and ((yaml.safe_load(config.read_text()) or {}).get("experiment") or {}).get("row") == row:
+            return f"{command} row={key.strip()}"
+    return command
+
+
 def collect(sweeps: Sequence[str | Path]) -> dict[str, list[Job]]:
     """The jobs under the given folders, by experiment; one finished job per row and seed."""
     found: dict[Path, Job] = {}
@@ -107,7 +122,9 @@ class Runs:
         if spec.unavailable and row in spec.unavailable:
             return f"{row!r}: {spec.unavailable[row]}"
         started = self.by_row.get(row)
-        return f"{row!r} did not finish ({started[0].path})" if started else f"no run of {row!r} in the sweeps given"
+        if started:
+            return f"{row!r} did not finish ({started[0].path})"
+        return f"no run of {row!r} in the sweeps given; it is trained by `{row_command(spec.name, row)}`"
 
 
 def paper_difference(paper: dict, pattern_pairs: dict[str, str], row: str, ref: str, column: str,
