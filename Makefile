@@ -35,8 +35,11 @@ venv: $(VENV)/.installed-dev
 train: $(VENV)/.installed-dev
 	$(BIN)/python -m iid.train scale=mini
 
+# one pytest-xdist worker per core (TEST_WORKERS=0: in this process, for a debugger); idle workers take
+# queued tests from busy ones (worksteal), since a few end-to-end tests take 20-40 s each
+TEST_WORKERS ?= auto
 test: $(VENV)/.installed-dev
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist worksteal
 
 bench: $(VENV)/.installed-dev
 	for f in benchmarks/*.py; do echo "== $$f"; $(BIN)/python $$f || exit 1; done

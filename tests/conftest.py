@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import os
+import shutil
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from filelock import FileLock
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -15,10 +19,47 @@ def pytest_configure(config: pytest.Config) -> None:
     entries = [e for e in os.environ.get("PYTHONPATH", "").split(os.pathsep) if e]
     if entries:
         os.environ["PYTHONPATH"] = os.pathsep.join(str(Path(e).resolve()) for e in entries)
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        # `make test` runs one pytest-xdist worker per core: one torch thread each, in the worker and in
+        # the CLIs it starts (they read OMP_NUM_THREADS), since two 2-thread processes on 2 cores slow
+        # each other far more than 2x
+        import torch
+
+        os.environ["OMP_NUM_THREADS"] = "1"
+        torch.set_num_threads(1)
+
+
+def _as_json(value):
+    return {k: str(v) for k, v in value.items()} if isinstance(value, dict) else str(value)
+
+
+def _from_json(value):
+    return {k: Path(v) for k, v in value.items()} if isinstance(value, dict) else Path(value)
 
 
 @pytest.fixture(scope="session")
-def synthetic_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def build_once(tmp_path_factory: pytest.TempPathFactory) -> Callable:
+    """build_once(name, build) -> what `build(folder)` returned (a Path or a dict of Paths), built once per
+    test run. Under pytest-xdist every worker is a session of its own; the expensive fixtures (benchmark,
+    stores, trained runs, analyses) are then built by the first worker that asks, under a file lock in
+    the folder the workers share, and read by the others, instead of once per worker."""
+    base = tmp_path_factory.getbasetemp()
+    shared = base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
+
+    def once(name: str, build: Callable[[Path], object]):
+        folder, done = shared / f"shared-{name}", shared / f"shared-{name}.json"
+        with FileLock(str(shared / f"shared-{name}.lock")):
+            if not done.is_file():
+                shutil.rmtree(folder, ignore_errors=True)  # a half-built one from a worker that failed
+                folder.mkdir()
+                done.write_text(json.dumps(_as_json(build(folder))))
+        return _from_json(json.loads(done.read_text()))
+
+    return once
+
+
+@pytest.fixture(scope="session")
+def synthetic_root(build_once: Callable) -> Path:
     """A tiny synthetic benchmark (seed 0), generated once per test session.
 
     Holds `FaceForensics++/`, `Celeb-DF-v2/` and `DFDC/` in the real layouts (see docs/synthetic.md):
@@ -28,11 +69,11 @@ def synthetic_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """
     from iid.synth import generate
 
-    return generate(tmp_path_factory.mktemp("synthetic"), scale="tiny", seed=0)
+    return build_once("synthetic", lambda folder: generate(folder, scale="tiny", seed=0))
 
 
 @pytest.fixture(scope="session")
-def synthetic_stores(synthetic_root: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+def synthetic_stores(synthetic_root: Path, build_once: Callable) -> Path:
     """`paths.stores` holding the tiny benchmark's frame stores (FF++ train/val/test, Celeb-DF, DFDC test),
     prepared once per session with the data group's defaults, as a run's first use prepares them.
 
@@ -45,11 +86,14 @@ def synthetic_stores(synthetic_root: Path, tmp_path_factory: pytest.TempPathFact
     from iid.engine.config import plain_config
     from iid.engine.data import ensure_data
 
-    stores = tmp_path_factory.mktemp("stores")
-    root = synthetic_root
-    overrides = ["data=synthetic", f"data.synth.out={root}", "data.synth.size=tiny", f"data.root={root}/FaceForensics++",
-                 f"data.cross.celebdf.root={root}/Celeb-DF-v2", f"data.cross.dfdc.root={root}/DFDC",
-                 f"paths.stores={stores}", "prepare.workers=1", "prepare.progress=false"]  # fmt: skip
-    with initialize_config_module("iid.conf", version_base="1.3"):
-        ensure_data(plain_config(compose(config_name="config", overrides=overrides)))
-    return stores
+    def prepare(stores: Path) -> Path:
+        root = synthetic_root
+        overrides = ["data=synthetic", f"data.synth.out={root}", "data.synth.size=tiny",
+                     f"data.root={root}/FaceForensics++", f"data.cross.celebdf.root={root}/Celeb-DF-v2",
+                     f"data.cross.dfdc.root={root}/DFDC", f"paths.stores={stores}", "prepare.workers=1",
+                     "prepare.progress=false"]  # fmt: skip
+        with initialize_config_module("iid.conf", version_base="1.3"):
+            ensure_data(plain_config(compose(config_name="config", overrides=overrides)))
+        return stores
+
+    return build_once("stores", prepare)

@@ -36,7 +36,7 @@ def tiny_data(synthetic_root: Path, synthetic_stores: Path) -> list[str]:
 
 
 @pytest.fixture(scope="session")
-def tiny_ckpts(tiny_data: list[str], tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+def tiny_ckpts(tiny_data: list[str], build_once) -> dict[str, Path]:
     """Checkpoints in iid.train's format (config + weights; random weights, no training): the binary
     family and caddm with a narrow ADM, both ResNet-18 on the tiny benchmark."""
     import torch
@@ -45,29 +45,33 @@ def tiny_ckpts(tiny_data: list[str], tmp_path_factory: pytest.TempPathFactory) -
     from iid.engine.config import plain_config
     from iid.module import DetectorModule
 
-    out = tmp_path_factory.mktemp("ckpts")
-    paths = {}
-    for name, extra in (("binary", ["model=binary", "mfs=off", "da=off"]), ("caddm", ["model.adm.width=64"])):
-        cfg = plain_config(compose(["backbone=resnet18", "logger=csv", *extra, *tiny_data], "config"))
-        torch.manual_seed(0)
-        module = DetectorModule(cfg, pretrained=False)
-        run = out / name / "checkpoints"
-        run.mkdir(parents=True)
-        torch.save({CONFIG_KEY: module.config, "state_dict": module.state_dict()}, run / "best.ckpt")
-        paths[name] = out / name  # a run directory: analyze finds checkpoints/best.ckpt
-    return paths
+    def save(out: Path) -> dict[str, Path]:
+        paths = {}
+        for name, extra in (("binary", ["model=binary", "mfs=off", "da=off"]), ("caddm", ["model.adm.width=64"])):
+            cfg = plain_config(compose(["backbone=resnet18", "logger=csv", *extra, *tiny_data], "config"))
+            torch.manual_seed(0)
+            module = DetectorModule(cfg, pretrained=False)
+            run = out / name / "checkpoints"
+            run.mkdir(parents=True)
+            torch.save({CONFIG_KEY: module.config, "state_dict": module.state_dict()}, run / "best.ckpt")
+            paths[name] = out / name  # a run directory: analyze finds checkpoints/best.ckpt
+        return paths
+
+    return build_once("tiny_ckpts", save)
 
 
 @pytest.fixture(scope="session")
-def analyses(tiny_ckpts: dict[str, Path], tiny_data: list[str], tmp_path_factory: pytest.TempPathFactory) -> Path:
+def analyses(tiny_ckpts: dict[str, Path], tiny_data: list[str], build_once) -> Path:
     """Every analysis run once in-process on [binary, caddm]; returns the output root (<out>/<analysis>/)."""
     from iid.analysis.runner import analyze
 
-    out = tmp_path_factory.mktemp("analyses")
-    ckpts = f"ckpt=[{tiny_ckpts['binary']},{tiny_ckpts['caddm']}]"
-    for name, extra in TINY.items():
-        analyze(compose([f"analysis={name}", ckpts, f"out={out}", "batch_size=16", *tiny_data, *extra], "analyze"))
-    return out
+    def run_all(out: Path) -> Path:
+        ckpts = f"ckpt=[{tiny_ckpts['binary']},{tiny_ckpts['caddm']}]"
+        for name, extra in TINY.items():
+            analyze(compose([f"analysis={name}", ckpts, f"out={out}", "batch_size=16", *tiny_data, *extra], "analyze"))
+        return out
+
+    return build_once("analyses", run_all)
 
 
 @pytest.fixture(scope="session")
@@ -78,4 +82,4 @@ def compose_cfg():
 
 @pytest.fixture(scope="session")
 def cli_env() -> dict[str, str]:
-    return {**os.environ, "OMP_NUM_THREADS": "2", "WANDB_MODE": "offline", "PYTHONWARNINGS": "ignore"}
+    return {"OMP_NUM_THREADS": "2", **os.environ, "WANDB_MODE": "offline", "PYTHONWARNINGS": "ignore"}

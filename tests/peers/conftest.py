@@ -72,7 +72,7 @@ def tiny_base(synthetic_root: Path, synthetic_stores: Path) -> list[str]:
 @pytest.fixture(scope="session")
 def cli():
     def run_cli(module: str, args: list[str], cwd: Path, timeout: int = 600) -> subprocess.CompletedProcess:
-        env = {**os.environ, "OMP_NUM_THREADS": "2", "WANDB_MODE": "offline", "PYTHONWARNINGS": "ignore"}
+        env = {"OMP_NUM_THREADS": "2", **os.environ, "WANDB_MODE": "offline", "PYTHONWARNINGS": "ignore"}
         return subprocess.run([sys.executable, "-m", module, *args], cwd=cwd, capture_output=True, text=True,
                               timeout=timeout, env=env)  # fmt: skip
 

@@ -31,7 +31,7 @@ def compose(overrides: list[str], config_name: str = "config"):
 
 
 def run_cli(module: str, args: list[str], cwd: Path, timeout: int = 300) -> subprocess.CompletedProcess:
-    env = {**os.environ, "OMP_NUM_THREADS": "2", "WANDB_MODE": "offline", "PYTHONWARNINGS": "ignore"}
+    env = {"OMP_NUM_THREADS": "2", **os.environ, "WANDB_MODE": "offline", "PYTHONWARNINGS": "ignore"}
     return subprocess.run([sys.executable, "-m", module, *args], cwd=cwd, capture_output=True, text=True,
                           timeout=timeout, env=env)  # fmt: skip
 
@@ -43,19 +43,22 @@ def tiny_base(synthetic_root: Path, synthetic_stores: Path) -> list[str]:
 
 
 @pytest.fixture(scope="session")
-def trained_runs(tiny_base: list[str], tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+def trained_runs(tiny_base: list[str], build_once) -> dict[str, Path]:
     """Run dirs of tiny training runs: the caddm family through the real CLI (`python -m iid.train ...`,
     with the earlier spelling adm=on), the binary one in-process (iid.train.run, same config) to save an
     interpreter start. Both keep last.ckpt (checkpoint.keep_last) for the checkpoint tests."""
     from iid.train import run
 
-    work = tmp_path_factory.mktemp("runs")
-    out = {"on": work / "adm_on", "off": work / "adm_off"}
-    p = run_cli("iid.train", [*tiny_base, "adm=on", "checkpoint.keep_last=true", f"run_dir={out['on']}"], cwd=work)
-    assert p.returncode == 0, p.stderr[-3000:]
-    binary = [o for o in tiny_base if not o.startswith("model.adm.")]  # the binary family has no ADM options
-    run(compose([*binary, "model=binary", "checkpoint.keep_last=true", f"run_dir={out['off']}"]))
-    return out
+    def train(work: Path) -> dict[str, Path]:
+        out = {"on": work / "adm_on", "off": work / "adm_off"}
+        p = run_cli("iid.train", [*tiny_base, "adm=on", "checkpoint.keep_last=true", f"run_dir={out['on']}"],
+                    cwd=work)  # fmt: skip
+        assert p.returncode == 0, p.stderr[-3000:]
+        binary = [o for o in tiny_base if not o.startswith("model.adm.")]  # the binary family has no ADM options
+        run(compose([*binary, "model=binary", "checkpoint.keep_last=true", f"run_dir={out['off']}"]))
+        return out
+
+    return build_once("trained_runs", train)
 
 
 @pytest.fixture(scope="session")

@@ -35,11 +35,13 @@ def _fit(tmp_path, module, callbacks=(), ckpt=None):
     return best
 
 
-def test_last_checkpoint_holds_the_epochs_validation_score(tmp_path, scripted_val):
+def test_last_checkpoint_holds_the_epochs_validation_score(tmp_path, scripted_val, caplog):
     # killed after epoch 1 (the best): last.ckpt must already know that score, or the resumed run
     # would let epoch 2 (0.7 > epoch 0's 0.6) replace the best checkpoint
-    with pytest.raises(RuntimeError, match="killed"):
+    with pytest.raises(RuntimeError, match="killed"), caplog.at_level("INFO", logger="pytorch_lightning"):
         _fit(tmp_path, scripted_val(), [KilledAtEpochStart(2)])
+    # the resume checkpoint says what it holds: no "`weights_only` was not set" line at every epoch end
+    assert not [r for r in caplog.records if "weights_only" in r.getMessage()]
     last = torch.load(tmp_path / "checkpoints" / "last.ckpt", weights_only=False)
     states = [v for k, v in last["callbacks"].items() if k.startswith("ModelCheckpoint")]
     assert float(states[0]["best_model_score"]) == pytest.approx(0.9)

@@ -54,7 +54,7 @@ class LastCheckpoint:
         if trainer.sanity_checking:
             return
         tmp = self.path.with_suffix(".ckpt.tmp")
-        trainer.save_checkpoint(tmp)  # collective under DDP; rank 0 writes
+        trainer.save_checkpoint(tmp, weights_only=False)  # with the optimizer, to resume; collective under DDP
         if trainer.is_global_zero:
             os.replace(tmp, self.path)
         self._saved_step = trainer.global_step
