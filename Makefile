@@ -35,11 +35,12 @@ venv: $(VENV)/.installed-dev
 train: $(VENV)/.installed-dev
 	$(BIN)/python -m iid.train scale=mini
 
-# one pytest-xdist worker per core (TEST_WORKERS=0: in this process, for a debugger); idle workers take
-# queued tests from busy ones (worksteal), since a few end-to-end tests take 20-40 s each
+# one pytest-xdist worker per core (TEST_WORKERS=0: in this process, for a debugger); each idle worker
+# takes the next test in order, and tests/conftest.py puts the slow end-to-end ones first, so the run
+# ends on short tests rather than one worker alone on a 40-80 s one
 TEST_WORKERS ?= auto
 test: $(VENV)/.installed-dev
-	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist worksteal
+	$(BIN)/python -m pytest -n $(TEST_WORKERS)
 
 bench: $(VENV)/.installed-dev
 	for f in benchmarks/*.py; do echo "== $$f"; $(BIN)/python $$f || exit 1; done
