@@ -175,3 +175,17 @@ def test_a_stand_in_networks_paper_basis_is_the_mean_of_the_rows_it_stands_for(t
     assert ffpp.paper_diff == pytest.approx(((0.997 - 0.9988) + (0.9978 - 0.9975)) / 2)
     assert dfdc.paper_diff == pytest.approx(((0.7149 - 0.4873) + (0.7374 - 0.5412)) / 2)
     assert "mean of the paper's 2 rows" in ffpp.basis and ffpp.verdict == "contradicted"
+
+
+def test_a_row_naming_its_own_network_is_flagged_when_another_ran(tmp_path):
+    # Table 3 names the network per row (its rows carry paper_backbone, the experiment does not)
+    rng = np.random.default_rng(3)
+    for row, net in (("Ours (EfficientNet-b4)", "efficientnet_b4"), ("SBI (EfficientNet-b4)", "efficientnet_b4"),
+                     ("Ours (ResNet-34)", "resnet34"), ("ETD (ResNet-34)", "resnet34")):  # fmt: skip
+        scores = {c: _scores("strong", rng) for c in ("ffpp", "celebdf", "dfdc")}
+        _job(tmp_path, row.replace(" ", "_"), "table3", row, 0, scores, paper_backbone=net)  # the jobs ran resnet34
+    lines = scorecard.comparison_lines("table3", scorecard.collect([tmp_path])["table3"], n_boot=50)
+    b4 = _find(lines, "table3", "celebdf", "Ours (EfficientNet-b4)")
+    assert "ours: resnet34; paper: efficientnet_b4" in b4.notes
+    r34 = _find(lines, "table3", "celebdf", "Ours (ResNet-34)")
+    assert not [n for n in r34.notes if n.startswith("ours: ")]  # the paper's network: nothing to flag

@@ -159,10 +159,13 @@ def _measure(line: Line, runs: Runs, spec: ExperimentSpec, n_boot: int) -> None:
 
 
 def _backbone_note(runs: Runs, spec: ExperimentSpec, rows: Sequence[str]) -> str | None:
-    want = spec.paper_backbone
-    ran = sorted({j.backbone for r in rows for j in runs.finished(r) if j.backbone})
-    if want and ran and ran != [want]:
-        return f"ours: {'+'.join(ran)}; paper: {want}"
+    """'ours: <networks>; paper: <networks>' where the runs' networks are not the paper's: the row's own
+    paper_backbone (Table 3 names one per row), else the experiment's."""
+    jobs = [j for r in rows for j in runs.finished(r)]
+    want = sorted({(j.spec.paper_backbone if j.spec else None) or spec.paper_backbone for j in jobs} - {None})
+    ran = sorted({j.backbone for j in jobs if j.backbone})
+    if want and ran and ran != want:
+        return f"ours: {'+'.join(ran)}; paper: {'+'.join(want)}"
     return None
 
 
