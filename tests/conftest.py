@@ -29,12 +29,6 @@ def pytest_configure(config: pytest.Config) -> None:
         torch.set_num_threads(1)
 
 
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """The slow end-to-end tests first (stable otherwise): under pytest-xdist the workers then end on the
-    many short tests and finish together, instead of one worker running a 40-80 s test alone at the end."""
-    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
-
-
 def _as_json(value):
     return {k: str(v) for k, v in value.items()} if isinstance(value, dict) else str(value)
 
