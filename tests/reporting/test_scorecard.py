@@ -93,6 +93,9 @@ def test_each_verdict_from_hand_made_runs(tmp_path):
         "`python -m iid.train -m experiment=table3 scale=mini row=table3/ours_b4`")
     assert _find(lines, "table5_methods", "ffpp/Face2Face", "Face2Face: ours").gap.endswith(
         "`python -m iid.train -m experiment=table5_methods scale=mini`")  # rows named by data.methods
+    # a row named by its network: the mini sweep would run its own network, so the command names it
+    assert _find(lines, "table7", "celebdf", "resnet34: ours").gap.endswith(
+        "`python -m iid.train -m experiment=table7 scale=mini backbone=resnet34`")
 
 
 def test_paper_difference_of_zero_or_missing_has_no_direction(tmp_path, monkeypatch):

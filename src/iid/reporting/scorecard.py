@@ -61,10 +61,15 @@ def experiment_spec(name: str) -> ExperimentSpec:
 
 def row_command(name: str, row: str) -> str:
     """The command that trains `row` of experiment `name` at scale=mini: the experiment's sweep restricted
-    to the row config (conf/row/...) whose experiment.row is `row`, else the whole sweep."""
+    to the row config (conf/row/...) whose experiment.row is `row`, else the whole sweep; a row named
+    "<backbone>: ..." (Tables 5 bottom and 7 sweep networks) gets that backbone, which the mini sweep
+    would otherwise replace with its own."""
     import yaml
 
     command = f"python -m iid.train -m experiment={name} scale=mini"
+    network = row.split(": ", 1)[0] if ": " in row else ""
+    if (CONF_DIR.parent / "backbone" / f"{network}.yaml").is_file():
+        command += f" backbone={network}"
     node = yaml.safe_load((CONF_DIR / f"{name}.yaml").read_text()) or {}
     keys = str(((node.get("hydra") or {}).get("sweeper") or {}).get("params", {}).get("row", "")).split(",")
     for key in filter(None, keys):
