@@ -36,7 +36,7 @@ train: $(VENV)/.installed-dev
 	$(BIN)/python -m iid.train scale=mini
 
 # one pytest-xdist worker per core (TEST_WORKERS=0: in this process, for a debugger); an idle worker takes
-# queued tests from a busy one (worksteal). Measured on 2 cores: 9m44s in collection order; putting the
+# queued tests from a busy one (worksteal). Measured on 2 cores: 9m24-9m44s in collection order; putting the
 # slow end-to-end tests first took 12m40s (both workers then wait on the shared fixtures being built)
 TEST_WORKERS ?= auto
 test: $(VENV)/.installed-dev
