@@ -37,7 +37,7 @@ train: $(VENV)/.installed-dev
 
 # one pytest-xdist worker per core (TEST_WORKERS=0: in this process, for a debugger); an idle worker takes
 # queued tests from a busy one (worksteal). Measured on 2 cores: 9m24-9m44s in collection order; putting the
-# slow end-to-end tests first took 12m40s (both workers then wait on the shared fixtures being built)
+# slow end-to-end tests first took 12m40s (not profiled; the shared fixtures are then all wanted at once)
 TEST_WORKERS ?= auto
 test: $(VENV)/.installed-dev
 	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist worksteal

@@ -60,7 +60,7 @@ def build_once(tmp_path_factory: pytest.TempPathFactory) -> Callable:
 
 @pytest.fixture(scope="session")
 def synthetic_root(build_once: Callable) -> Path:
-    """A tiny synthetic benchmark (seed 0), generated once per test session.
+    """A tiny synthetic benchmark (seed 0), generated once per test run (shared by the xdist workers).
 
     Holds `FaceForensics++/`, `Celeb-DF-v2/` and `DFDC/` in the real layouts (see docs/synthetic.md):
     8 FF++ originals x 8 frames (5 methods, masks for 4), Celeb-DF 4 identities x 3 videos + 2
@@ -75,7 +75,8 @@ def synthetic_root(build_once: Callable) -> Path:
 @pytest.fixture(scope="session")
 def synthetic_stores(synthetic_root: Path, build_once: Callable) -> Path:
     """`paths.stores` holding the tiny benchmark's frame stores (FF++ train/val/test, Celeb-DF, DFDC test),
-    prepared once per session with the data group's defaults, as a run's first use prepares them.
+    prepared once per test run (shared by the xdist workers) with the data group's defaults, as a run's
+    first use prepares them.
 
     Shared by the training, peer, analysis and evaluation tests (each prepared its own identical copy,
     576 MB each). Do not change or delete what is in it: a test that prepares or deletes stores of the
