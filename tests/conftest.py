@@ -5,11 +5,15 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 from filelock import FileLock
+
+sys.path.insert(0, str(Path(__file__).parent))  # python_cli, for the conftests below (importlib mode)
+import python_cli  # noqa: E402
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -56,6 +60,13 @@ def build_once(tmp_path_factory: pytest.TempPathFactory) -> Callable:
         return _from_json(json.loads(done.read_text()))
 
     return once
+
+
+@pytest.fixture(scope="session")
+def python_m() -> Callable:
+    """python_m(module, args, cwd, env=None, timeout=600) -> CompletedProcess of `python -m <module> <args>`,
+    forked from a pre-warmed interpreter (tests/python_cli.py) instead of paying its start-up each time."""
+    return python_cli.run
 
 
 @pytest.fixture(scope="session")

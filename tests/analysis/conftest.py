@@ -3,10 +3,11 @@ once on them (per session) so the end-to-end, CLI and notebook tests share one s
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
+
+import python_cli
 
 # seconds-long settings of every analysis: the protocol's code paths, few frames
 TINY = {
@@ -38,7 +39,7 @@ def tiny_data(synthetic_root: Path, synthetic_stores: Path) -> list[str]:
 @pytest.fixture(scope="session")
 def tiny_ckpts(tiny_data: list[str], build_once) -> dict[str, Path]:
     """Checkpoints in iid.train's format (config + weights; random weights, no training): the binary
-    family and caddm with a narrow ADM, both ResNet-18 on the tiny benchmark."""
+    family and caddm with a narrow ADM, both on the test network (test_resnet) and the tiny benchmark."""
     import torch
 
     from iid.engine.checkpoints import CONFIG_KEY
@@ -48,7 +49,7 @@ def tiny_ckpts(tiny_data: list[str], build_once) -> dict[str, Path]:
     def save(out: Path) -> dict[str, Path]:
         paths = {}
         for name, extra in (("binary", ["model=binary", "mfs=off", "da=off"]), ("caddm", ["model.adm.width=64"])):
-            cfg = plain_config(compose(["backbone=resnet18", "logger=csv", *extra, *tiny_data], "config"))
+            cfg = plain_config(compose(["backbone=test_resnet", "logger=csv", *extra, *tiny_data], "config"))
             torch.manual_seed(0)
             module = DetectorModule(cfg, pretrained=False)
             run = out / name / "checkpoints"
@@ -82,4 +83,4 @@ def compose_cfg():
 
 @pytest.fixture(scope="session")
 def cli_env() -> dict[str, str]:
-    return {"OMP_NUM_THREADS": "2", **os.environ, "WANDB_MODE": "offline", "PYTHONWARNINGS": "ignore"}
+    return python_cli.cli_env()

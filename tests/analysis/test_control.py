@@ -3,9 +3,6 @@ random) or with every weight random; written so that `ckpt=<control>` loads like
 
 from __future__ import annotations
 
-import subprocess
-import sys
-
 import pytest
 import torch
 
@@ -66,17 +63,17 @@ def test_initial_control_has_the_packaged_imagenet_backbone_and_random_heads(tra
     assert torch.equal(other[BACKBONE + "conv_stem.weight"], control[BACKBONE + "conv_stem.weight"])
 
 
-def test_random_control_and_the_command_line(trained, tmp_path, cli_env):
+def test_random_control_and_the_command_line(trained, tmp_path, cli_env, python_m):
     rnd = _state(control_checkpoint(trained, tmp_path / "random.ckpt", weights="random", seed=3))
     init = _state(control_checkpoint(trained, tmp_path / "initial.ckpt", weights="initial", seed=3))
     assert not torch.equal(rnd[BACKBONE + "conv_stem.weight"], init[BACKBONE + "conv_stem.weight"])
-    p = subprocess.run([sys.executable, "-m", "iid.analysis.control", str(trained), str(tmp_path / "cli"), "--seed", "3"],
-                       capture_output=True, text=True, env=cli_env, cwd=tmp_path, timeout=300)  # fmt: skip
+    p = python_m("iid.analysis.control", [str(trained), str(tmp_path / "cli"), "--seed", "3"], cwd=tmp_path,
+                 env=cli_env, timeout=300)  # fmt: skip
     assert p.returncode == 0, p.stderr[-2000:]
     cli = _state(tmp_path / "cli" / "checkpoints" / "best.ckpt")
     assert all(torch.equal(cli[k], init[k]) for k in init)
-    bad = subprocess.run([sys.executable, "-m", "iid.analysis.control", str(tmp_path / "none"), str(tmp_path / "x")],
-                         capture_output=True, text=True, env=cli_env, cwd=tmp_path, timeout=300)  # fmt: skip
+    bad = python_m("iid.analysis.control", [str(tmp_path / "none"), str(tmp_path / "x")], cwd=tmp_path, env=cli_env,
+                   timeout=300)  # fmt: skip
     assert bad.returncode == 2 and bad.stderr.startswith("error:") and "Traceback" not in bad.stderr
 
 

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -22,7 +20,7 @@ def test_probe_outputs(analyses: Path):
         # FF++ originals: one video per person, so split in time; Celeb-DF people have 3 videos
         assert ff["split"]["by_frame"] == ff["identities"] and per["celebdf"]["split"]["by_video"] > 0
         assert abs(ff["chance"] - 1 / ff["identities"]) < 1e-9 and len(ff["history"]["test_acc"]) == 5
-        assert ff["feature_dim"] == 512
+        assert ff["feature_dim"] == 96  # test_resnet's channels
     rows = read_table(analyses / "probe", "probe")
     assert {r["set"] for r in rows} == {"ffpp", "celebdf", "dfdc"}
     assert (analyses / "probe" / "probe.png").stat().st_size > 10_000
@@ -86,11 +84,10 @@ def test_visual_outputs(analyses: Path):
     assert (analyses / "visual" / "visual.png").is_file()
 
 
-def test_cli_runs_one_analysis_and_refuses_bad_input(tiny_ckpts, tiny_data, tmp_path, cli_env):
+def test_cli_runs_one_analysis_and_refuses_bad_input(tiny_ckpts, tiny_data, tmp_path, cli_env, python_m):
     args = ["overlap", f"ckpt={tiny_ckpts['binary']}", f"out={tmp_path}", "sets=[celebdf]", "analysis.frames=1",
             "analysis.thresholds=[0.2]", *tiny_data]  # fmt: skip
-    p = subprocess.run([sys.executable, "-m", "iid.analyze", *args], capture_output=True, text=True, env=cli_env,
-                       cwd=tmp_path, timeout=600)  # fmt: skip
+    p = python_m("iid.analyze", args, cwd=tmp_path, env=cli_env, timeout=600)
     assert p.returncode == 0, p.stderr[-2000:]
     doc = json.loads((tmp_path / "overlap" / "overlap.json").read_text())
     assert list(doc["results"]["binary"]) == ["celebdf"] and doc["protocol"]["thresholds"] == [0.2]
@@ -98,8 +95,7 @@ def test_cli_runs_one_analysis_and_refuses_bad_input(tiny_ckpts, tiny_data, tmp_
     # user errors: one line, exit code 2
     for bad in (["probe"], ["probe", f"ckpt={tmp_path}/none.ckpt"], ["probe", "ckpt=x", "analysis.fakes=both"],
                 ["visual", f"ckpt={tiny_ckpts['binary']}", *tiny_data]):  # fmt: skip
-        p = subprocess.run([sys.executable, "-m", "iid.analyze", *bad], capture_output=True, text=True, env=cli_env,
-                           cwd=tmp_path, timeout=300)  # fmt: skip
+        p = python_m("iid.analyze", bad, cwd=tmp_path, env=cli_env, timeout=300)
         assert p.returncode == 2, (bad, p.stderr[-1500:])
         assert p.stderr.strip().startswith("error:") and len(p.stderr.strip().splitlines()) == 1, p.stderr
 

@@ -187,7 +187,7 @@ def test_evaluate_with_a_perturbation(synthetic_root, synthetic_stores, tmp_path
     from iid.module import DetectorModule
 
     root, stores = synthetic_root, synthetic_stores  # its FF++ test store already prepared
-    overrides = ["debug=smoke", "backbone=resnet18", "model.adm.width=128", f"data.synth.out={root}",
+    overrides = ["debug=smoke", "backbone=test_resnet", "model.adm.width=128", f"data.synth.out={root}",
                  "data.synth.size=tiny", f"data.root={root}/FaceForensics++", "data.test_sets=[ffpp]",
                  f"paths.stores={stores}"]  # fmt: skip
     with initialize_config_module("iid.conf", version_base="1.3"):

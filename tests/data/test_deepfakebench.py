@@ -4,13 +4,12 @@ set, and the FF++ -> Celeb-DF/DFDC protocol set up by config alone."""
 from __future__ import annotations
 
 import json
-import os
-import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
+import python_cli
 from iid.data.preparation import prepare_dataset
 from iid.data.sources import get_reader
 from iid.data.sources.deepfakebench import store_name
@@ -81,7 +80,7 @@ def test_stores_are_named_after_the_json_data_set(tmp_path):
 
 
 @pytest.mark.slow
-def test_protocol_train_ffpp_test_celebdf_dfdc_by_config(tmp_path):
+def test_protocol_train_ffpp_test_celebdf_dfdc_by_config(python_m, tmp_path):
     """`python -m iid.prepare data=deepfakebench data.root=DIR` builds FF++ (all splits) and the Celeb-DF and
     DFDC test stores from their JSONs in one DeepfakeBench folder: the field's standard protocol."""
     root = tmp_path / "dfb"
@@ -89,11 +88,10 @@ def test_protocol_train_ffpp_test_celebdf_dfdc_by_config(tmp_path):
     flat_dfb(root, "Celeb-DF-v2", "CelebDFv2_real", "CelebDFv2_fake", {"id0_0000": 0, "id1_id0_0000": 1})
     flat_dfb(root, "DFDC", "DFDC_Real", "DFDC_Fake", {"aaa": 0, "bbb": 1})
     store = tmp_path / "stores"
-    cmd = [sys.executable, "-m", "iid.prepare", "data=deepfakebench", f"data.root={root}", f"data.store_root={store}",
+    cmd = ["data=deepfakebench", f"data.root={root}", f"data.store_root={store}",
            "data.frames=2", "prepare.workers=1", "prepare.progress=false"]  # fmt: skip
-    env = {**os.environ, "PYTHONWARNINGS": "ignore"}
-    env.pop("IID_DFB_JSON", None)
-    r = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=env)
+    env = {k: v for k, v in python_cli.cli_env().items() if k != "IID_DFB_JSON"}
+    r = python_m("iid.prepare", cmd, cwd=tmp_path, env=env, timeout=300)
     assert r.returncode == 0, r.stderr[-2000:]
     for ds, split in [("ffpp", "train"), ("ffpp", "test"), ("celebdf", "test"), ("dfdc", "test")]:
         assert store_exists(store, ds, split), (ds, split, r.stdout[-2000:])

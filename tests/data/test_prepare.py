@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import subprocess
 import sys
 from pathlib import Path
 
@@ -121,17 +120,17 @@ def test_interrupted_run_resumes_to_same_store(ffpp_root, tmp_path, monkeypatch)
     assert again["processed"] == 0 and _snapshot(part) == _snapshot(full)
 
 
-def test_cli_workers_matches_api(ffpp_root, tmp_path):
+def test_cli_workers_matches_api(ffpp_root, python_m, tmp_path):
     api = tmp_path / "api"
     run(ffpp_root, api)
     cli = tmp_path / "cli"
-    cmd = [sys.executable, "-m", "iid.prepare", "data=ffpp", f"data.root={ffpp_root}", f"data.store_root={cli}",
+    cmd = ["data=ffpp", f"data.root={ffpp_root}", f"data.store_root={cli}",
            "data.methods=[Deepfakes]", "data.landmarks=oracle", "data.frames=4", "prepare.workers=2",
            "prepare.progress=false"]  # fmt: skip
-    r = subprocess.run(cmd, capture_output=True, text=True, timeout=240)
+    r = python_m("iid.prepare", cmd, cwd=tmp_path, timeout=240)
     assert r.returncode == 0, r.stderr[-2000:]
     assert _snapshot(cli) == _snapshot(api)
-    bad = subprocess.run(cmd[:3] + [f"data.root={tmp_path}/none"], capture_output=True, text=True, timeout=120)
+    bad = python_m("iid.prepare", [cmd[0], f"data.root={tmp_path}/none"], cwd=tmp_path, timeout=120)
     assert bad.returncode == 2 and bad.stderr.strip().count("\n") == 0 and bad.stderr.startswith("error:")
 
 

@@ -18,6 +18,7 @@ CHANNELS = {
     "efficientnet_lite0": 1280,
     "efficientnet_lite1": 1280,
     "efficientnet_lite2": 1280,
+    "test_resnet": 96,
 }
 
 
@@ -42,7 +43,7 @@ def check_shapes_at_224(model: Detector, name: str) -> None:
 
 
 # the families trained below check their shapes there; these are the remaining names
-@pytest.mark.parametrize("name", ["resnet34", "resnet50", "efficientnet_b4"])
+@pytest.mark.parametrize("name", ["resnet34", "resnet50", "efficientnet_b4", "test_resnet"])
 def test_extra_layer_sizes_and_head_shapes_at_224(name):
     torch.manual_seed(0)
     check_shapes_at_224(Detector(name, pretrained=False, adm=True), name)

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import torch
 import torch.nn.functional as F
+
+import python_cli
 
 
 def real_batch(b: int = 8, s: int = 256, seed: int = 0, labels: list[int] | None = None) -> dict:
@@ -44,7 +44,7 @@ def make_real_batch():
 def tiny_overrides(root: Path, stores: Path) -> list[str]:
     """Overrides of a seconds-long run (debug=smoke) on the tiny synthetic benchmark at `root`."""
     return [
-        "debug=smoke", "backbone=resnet18", f"data.synth.out={root}", "data.synth.size=tiny",
+        "debug=smoke", "backbone=test_resnet", f"data.synth.out={root}", "data.synth.size=tiny",
         f"data.root={root}/FaceForensics++", f"data.cross.celebdf.root={root}/Celeb-DF-v2",
         f"data.cross.dfdc.root={root}/DFDC", f"paths.stores={stores}",
     ]  # fmt: skip
@@ -72,8 +72,6 @@ def tiny_base(synthetic_root: Path, synthetic_stores: Path) -> list[str]:
 @pytest.fixture(scope="session")
 def cli():
     def run_cli(module: str, args: list[str], cwd: Path, timeout: int = 600) -> subprocess.CompletedProcess:
-        env = {"OMP_NUM_THREADS": "2", **os.environ, "WANDB_MODE": "offline", "PYTHONWARNINGS": "ignore"}
-        return subprocess.run([sys.executable, "-m", module, *args], cwd=cwd, capture_output=True, text=True,
-                              timeout=timeout, env=env)  # fmt: skip
+        return python_cli.run(module, args, cwd=cwd, timeout=timeout)
 
     return run_cli

@@ -5,15 +5,15 @@ from __future__ import annotations
 
 import functools
 import hashlib
-import os
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
+
+import python_cli
 
 ASTRONAUT = "astronaut.png"
 GRACE = "grace_hopper.jpg"
@@ -88,14 +88,14 @@ def freeze_each_network_once():
 @pytest.fixture(scope="session")
 def caddm_ckpt(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return save_checkpoint(
-        tmp_path_factory.mktemp("ckpt") / "caddm.ckpt", ["backbone=resnet18", "model.adm.width=128"]
+        tmp_path_factory.mktemp("ckpt") / "caddm.ckpt", ["backbone=test_resnet", "model.adm.width=128"]
     )
 
 
 @pytest.fixture(scope="session")
 def binary_ckpt(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return save_checkpoint(
-        tmp_path_factory.mktemp("ckpt") / "binary.ckpt", ["backbone=resnet18", "model=binary"]
+        tmp_path_factory.mktemp("ckpt") / "binary.ckpt", ["backbone=test_resnet", "model=binary"]
     )
 
 
@@ -132,9 +132,8 @@ def bad_folder(tmp_path: Path, pair: dict[str, Path]) -> Path:
 
 
 def run_predict(args: list[str], cwd: Path, timeout: int = 600) -> subprocess.CompletedProcess:
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONWARNINGS": "ignore"}
-    return subprocess.run([sys.executable, "-m", "iid.predict", *args], cwd=cwd, capture_output=True, text=True,
-                          timeout=timeout, env=env)  # fmt: skip
+    return python_cli.run("iid.predict", args, cwd=cwd, env={**python_cli.cli_env(), "OMP_NUM_THREADS": "1"},
+                          timeout=timeout)  # fmt: skip
 
 
 @pytest.fixture(scope="session")

@@ -5,9 +5,6 @@ from __future__ import annotations
 
 import csv
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -146,12 +143,11 @@ def test_two_finished_runs_of_one_row_and_seed_are_refused(tmp_path):
         scorecard.build([tmp_path / "a", tmp_path / "b"], n_boot=100)
 
 
-def test_scorecard_command_writes_markdown_csv_and_forest_plot(tmp_path):
+def test_scorecard_command_writes_markdown_csv_and_forest_plot(python_m, tmp_path):
     _table6(tmp_path / "t6")
     out = tmp_path / "results" / "scorecard"
-    env = {**os.environ, "PYTHONWARNINGS": "ignore"}
-    p = subprocess.run([sys.executable, "-m", "iid.report", "mode=scorecard", f"sweeps=[{tmp_path / 't6'}]",
-                        f"out={out}", "n_boot=200"], cwd=tmp_path, capture_output=True, text=True, env=env, timeout=300)  # fmt: skip
+    p = python_m("iid.report", ["mode=scorecard", f"sweeps=[{tmp_path / 't6'}]", f"out={out}", "n_boot=200"],
+                 cwd=tmp_path, timeout=300)  # fmt: skip
     assert p.returncode == 0, p.stderr[-2000:]
     head = "1 of 3 comparisons confirmed, 1 contradicted, 1 unresolved, on the embedded benchmark"
     assert head in p.stdout
@@ -161,8 +157,7 @@ def test_scorecard_command_writes_markdown_csv_and_forest_plot(tmp_path):
     assert {r["verdict"] for r in rows} == {"confirmed", "contradicted", "unresolved", "gap"}
     assert all(r["reason"] for r in rows if r["verdict"] == "gap")
     assert Path(f"{out}.png").stat().st_size > 10_000
-    bad = subprocess.run([sys.executable, "-m", "iid.report", "mode=scorecard", f"sweeps=[{tmp_path / 'nope'}]"],
-                         cwd=tmp_path, capture_output=True, text=True, env=env, timeout=300)  # fmt: skip
+    bad = python_m("iid.report", ["mode=scorecard", f"sweeps=[{tmp_path / 'nope'}]"], cwd=tmp_path, timeout=300)
     assert bad.returncode == 2 and bad.stderr.startswith("error: sweeps:") and "Traceback" not in bad.stderr
 
 

@@ -6,9 +6,6 @@ bootstrap pairing the two models on the same held-out videos."""
 from __future__ import annotations
 
 import csv
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -233,7 +230,7 @@ def test_later_folders_win_per_model_and_set(tmp_path):
     assert _line(lines, "probe", "ffpp").ours.mean == pytest.approx(-10 / (V * F))  # still the first folder's
 
 
-def test_scorecard_command_with_analyses(outputs, tmp_path):
+def test_scorecard_command_with_analyses(outputs, python_m, tmp_path):
     """Analyses only (no sweeps), names mapped on the command line: the head line counts the analysis
     lines, the Markdown groups them, the CSV and the forest plot hold them."""
     mapped = tmp_path / "mapped"
@@ -243,10 +240,8 @@ def test_scorecard_command_with_analyses(outputs, tmp_path):
     (mapped / "tsne").mkdir()
     Outputs(mapped / "tsne", "tsne").write_json({"results": {"b": {"ffpp": {"silhouette_identity": 0.4}}}})
     out = tmp_path / "res" / "scorecard"
-    env = {**os.environ, "PYTHONWARNINGS": "ignore"}
     args = ["mode=scorecard", f"analyses=[{mapped}]", "analysis_names={binary: b, ours: o}", f"out={out}", "n_boot=300"]
-    p = subprocess.run([sys.executable, "-m", "iid.report", *args], cwd=tmp_path, capture_output=True, text=True,
-                       env=env, timeout=300)  # fmt: skip
+    p = python_m("iid.report", args, cwd=tmp_path, timeout=300)
     assert p.returncode == 0, p.stderr[-2000:]
     # probe, I([N]), overlap: one confirmed, one contradicted, one unresolved each
     head = "3 of 9 comparisons confirmed, 3 contradicted, 3 unresolved, on the embedded benchmark"

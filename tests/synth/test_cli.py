@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -26,10 +24,10 @@ def test_bad_arguments_give_one_line_and_exit_2(args: list[str], capsys: pytest.
     assert err.startswith("error: ") and "\n" not in err and "Traceback" not in err
 
 
-def test_module_entry_point_and_help() -> None:
-    r = subprocess.run([sys.executable, "-m", "iid.synth", "--help"], capture_output=True, text=True, timeout=60)
+def test_module_entry_point_and_help(python_m, tmp_path) -> None:
+    r = python_m("iid.synth", ["--help"], cwd=tmp_path, timeout=60)
     assert r.returncode == 0 and "size=tiny|small|mini|default" in r.stdout
-    r = subprocess.run([sys.executable, "-m", "iid.synth", "size=huge"], capture_output=True, text=True, timeout=60)
+    r = python_m("iid.synth", ["size=huge"], cwd=tmp_path, timeout=60)
     assert r.returncode == 2 and r.stderr.strip().count("\n") == 0 and "tiny" in r.stderr
 
 

@@ -2,20 +2,20 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import pytorch_lightning as pl
 import torch
 
+import python_cli
+
 
 def tiny_overrides(root: Path, stores: Path) -> list[str]:
     """Hydra overrides of a seconds-long run (debug=smoke) on the tiny synthetic benchmark at `root`."""
     return [
-        "debug=smoke", "backbone=resnet18", "model.adm.width=128",  # narrow ADM: small checkpoints
+        "debug=smoke", "backbone=test_resnet", "model.adm.width=128",  # narrow ADM: small checkpoints
         f"data.synth.out={root}", "data.synth.size=tiny", f"data.root={root}/FaceForensics++",
         f"data.cross.celebdf.root={root}/Celeb-DF-v2", f"data.cross.dfdc.root={root}/DFDC", f"paths.stores={stores}",
     ]  # fmt: skip
@@ -31,9 +31,7 @@ def compose(overrides: list[str], config_name: str = "config"):
 
 
 def run_cli(module: str, args: list[str], cwd: Path, timeout: int = 300) -> subprocess.CompletedProcess:
-    env = {"OMP_NUM_THREADS": "2", **os.environ, "WANDB_MODE": "offline", "PYTHONWARNINGS": "ignore"}
-    return subprocess.run([sys.executable, "-m", module, *args], cwd=cwd, capture_output=True, text=True,
-                          timeout=timeout, env=env)  # fmt: skip
+    return python_cli.run(module, args, cwd=cwd, timeout=timeout)
 
 
 @pytest.fixture(scope="session")

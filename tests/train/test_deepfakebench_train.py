@@ -54,7 +54,7 @@ def test_deepfakebench_folder_trains_and_evaluates(synthetic_root, tmp_path, com
     run(compose_cfg([
         "data=deepfakebench", f"data.root={root}", f"data.json={json_file}", f"data.store_root={stores}",
         "data.test_sets=[ffpp]",  # this folder holds FF++ only
-        "debug=smoke", "backbone=resnet18", "model.adm.width=128", "eval.test_frames=null", "eval.val_frames=null",
+        "debug=smoke", "backbone=test_resnet", "model.adm.width=128", "eval.test_frames=null", "eval.val_frames=null",
         f"run_dir={run_dir}",
     ]))  # fmt: skip
     doc = json.loads((run_dir / "results.json").read_text())

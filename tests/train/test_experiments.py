@@ -13,10 +13,10 @@ import pytest
 # experiment -> extra overrides that keep its tiny sweep short (fewer rows where it has many)
 TINY = {
     "table2": [],
-    "table7": ["backbone=resnet18"],
-    "table1": ["backbone=resnet18"],
-    "table5_methods": ["backbone=resnet18", "data.methods=[Face2Face]"],
-    "table5_cross": ["backbone=resnet18"],
+    "table7": ["backbone=test_resnet"],
+    "table1": ["backbone=test_resnet"],
+    "table5_methods": ["backbone=test_resnet", "data.methods=[Face2Face]"],
+    "table5_cross": ["backbone=test_resnet"],
     "fig8": ["row=fig8/binary_1,fig8/ours_2"],
     "table3": ["row=table3/sbi_r34,table3/etd"],
     "table6": [],
@@ -29,7 +29,7 @@ def _tiny(tiny_base: list[str]) -> list[str]:
     """tiny_base for sweeps: no ADM width (binary rows have no ADM), the tiny data where scale=mini looks."""
     over = [o for o in tiny_base if not o.startswith("model.adm.")]
     stores = next(o.split("=", 1)[1] for o in over if o.startswith("paths.stores="))
-    return [*over, f"data.store_root={stores}/synthetic", "seed=0", "backbone=resnet18"]  # wins over a row's
+    return [*over, f"data.store_root={stores}/synthetic", "seed=0", "backbone=test_resnet"]  # wins over a row's
 
 
 @pytest.mark.slow
@@ -56,7 +56,7 @@ def test_tiny_sweep_of_each_experiment_runs_through_the_report(experiment, tiny_
     assert ran <= {row["row"] for row in rows}
     assert (sweep / "report.png").stat().st_size > 10_000
     if experiment == "table2":  # paper numbers sit beside ours
-        assert "| DA+MFS+ADM † |" in md and "0.9115" in md  # † : resnet18 from random weights, not the paper's
+        assert "| DA+MFS+ADM † |" in md and "0.9115" in md  # † : test_resnet from random weights, not the paper's
     if experiment == "table1":  # the same sweep again: its finished job is not trained anew
         again = cli("iid.train", args, cwd=tmp_path, timeout=900)
         assert again.returncode == 0 and "has finished already" in again.stdout + again.stderr, again.stderr[-2000:]

@@ -17,7 +17,7 @@ from iid.engine.config import plain_config
 def _rows(tiny_base: list[str], cache: Path) -> list[str]:
     """Tiny overrides where an experiment's scale=mini looks for data, with the cache on at `cache`."""
     stores = next(o.split("=", 1)[1] for o in tiny_base if o.startswith("paths.stores="))
-    return [*tiny_base, f"data.store_root={stores}/synthetic", "seed=0", "backbone=resnet18", f"cache={cache}"]
+    return [*tiny_base, f"data.store_root={stores}/synthetic", "seed=0", "backbone=test_resnet", f"cache={cache}"]
 
 
 TABLE2_OURS = ["experiment=table2", "row=table2/ours"]
@@ -25,7 +25,7 @@ TABLE3_OURS = ["experiment=table3", "row=table3/ours_r34"]
 
 
 def test_fingerprint_ignores_labels_and_outputs_not_training_keys(compose_cfg, tmp_path):
-    base = ["debug=smoke", "backbone=resnet18"]
+    base = ["debug=smoke", "backbone=test_resnet"]
     t2, t3 = (plain_config(compose_cfg([*base, *rows])) for rows in (TABLE2_OURS, TABLE3_OURS))
     assert t2["experiment"]["row"] != t3["experiment"]["row"]
     assert runcache.fingerprint(t2) == runcache.fingerprint(t3)

@@ -55,7 +55,7 @@ def test_checkpoint_holds_plain_config_and_loads_weights_only(trained_runs):
             ckpt = torch.load(run_dir / "checkpoints" / name, map_location="cpu", weights_only=True)
             cfg = ckpt[CONFIG_KEY]
             assert type(cfg) is dict and cfg["model"]["family"] == {"on": "caddm", "off": "binary"}[adm]
-            assert cfg["backbone"]["name"] == "resnet18" and cfg["optim"]["lr"] == pytest.approx(3.6e-4)
+            assert cfg["backbone"]["name"] == "test_resnet" and cfg["optim"]["lr"] == pytest.approx(3.6e-4)
             assert any(k.startswith("model.adm.") for k in ckpt["state_dict"]) is (adm == "on")
             # best.ckpt is weights + config only; the optimizer state lives in last.ckpt alone
             assert ("optimizer_states" in ckpt) is (name == "last.ckpt")

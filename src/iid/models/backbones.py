@@ -36,6 +36,8 @@ TIMM_NAMES: dict[str, str] = {
     "efficientnet_lite0": "tf_efficientnet_lite0.in1k",
     "efficientnet_lite1": "tf_efficientnet_lite1.in1k",
     "efficientnet_lite2": "tf_efficientnet_lite2.in1k",
+    # a 0.4 M-parameter ResNet for pipeline checks (the test suite's end-to-end runs), random init only
+    "test_resnet": "test_resnet.r160_in1k",
 }
 
 

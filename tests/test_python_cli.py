@@ -1,0 +1,62 @@
+"""The CLI tests' warm interpreter (tests/python_cli.py) answers as `python -m` does in a fresh process."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+
+import pytest
+
+import python_cli
+
+PROBE = '''
+import atexit, os, sys
+atexit.register(lambda: print("atexit ran"))
+print("argv", sys.argv[1:], "cwd", os.getcwd(), "path0", sys.path[0], "main", __name__, "spec", __spec__.name)
+print("env", os.environ.get("IID_PROBE"), file=sys.stderr)
+if "fail" in sys.argv:
+    raise ValueError("boom")
+if "usage" in sys.argv:
+    sys.exit("error: one line")
+sys.exit(int(sys.argv[1]) if len(sys.argv) > 1 and sys.argv[1].isdigit() else 0)
+'''
+
+
+def _fresh(module: str, args: list[str], cwd, env) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", module, *args], cwd=cwd, env=env, capture_output=True, text=True,
+                          timeout=120)  # fmt: skip
+
+
+@pytest.mark.parametrize("args", [[], ["3"], ["usage"], ["a b", "x=[1,2]"]])
+def test_same_streams_and_exit_code_as_a_fresh_interpreter(tmp_path, args):
+    (tmp_path / "probe_mod.py").write_text(PROBE)
+    env = {**python_cli.cli_env(), "IID_PROBE": "seen"}
+    warm = python_cli.run("probe_mod", args, cwd=tmp_path, env=env)
+    fresh = _fresh("probe_mod", args, tmp_path, env)
+    assert (warm.returncode, warm.stdout, warm.stderr) == (fresh.returncode, fresh.stdout, fresh.stderr)
+    assert "atexit ran" in warm.stdout and "env seen" in warm.stderr
+
+
+def test_uncaught_exception_and_missing_module(tmp_path):
+    (tmp_path / "probe_mod.py").write_text(PROBE)
+    warm, fresh = (run("probe_mod", ["fail"], tmp_path, python_cli.cli_env()) for run in (python_cli.run, _fresh))
+    assert warm.returncode == fresh.returncode == 1
+    assert warm.stderr.splitlines()[-1] == fresh.stderr.splitlines()[-1] == "ValueError: boom"
+    warm, fresh = (run("no_such_module_here", [], tmp_path, python_cli.cli_env()) for run in (python_cli.run, _fresh))
+    assert warm.returncode == fresh.returncode == 1 and warm.stderr == fresh.stderr
+
+
+def test_timeout_kills_the_command_and_its_children(tmp_path):
+    marker = tmp_path / "late"
+    (tmp_path / "slow_mod.py").write_text(
+        "import subprocess, sys, time\n"
+        f"subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(3); open({str(marker)!r}, \"w\")'])\n"
+        "time.sleep(60)\n"
+    )
+    with pytest.raises(subprocess.TimeoutExpired):
+        python_cli.run("slow_mod", [], cwd=tmp_path, timeout=1)
+    time.sleep(4)
+    assert not marker.exists()  # the grandchild was killed with the command
+    (tmp_path / "probe_mod.py").write_text(PROBE)
+    assert python_cli.run("probe_mod", ["4"], cwd=tmp_path).returncode == 4  # the server still answers
