@@ -5,8 +5,9 @@ torch, Lightning, timm and the rest: in `make test` that was paid once per CLI r
 runs. `run()` hands each command to a server process (one per environment, per test process) that has
 imported those libraries once and forks a child per command. The child is what `python -m` would be:
 
-- the module runs as `__main__` (runpy) with the command's sys.argv, sys.path[0] and working folder,
-  in the environment the server was started with (a server per distinct environment);
+- the module runs as `__main__` (runpy) with the command's sys.argv, sys.path[0], working folder and
+  environment; a server is started per distinct environment (all but PER_COMMAND), since libraries
+  read some variables while they are imported;
 - it writes its own stdout and stderr, and ends through the interpreter's normal shutdown (threads
   joined, atexit hooks run), so its exit code is the command's: SystemExit's code, or 1 with the
   traceback printed for an uncaught exception;
@@ -39,6 +40,9 @@ from pathlib import Path
 WARM_MODULES = ("torch", "pytorch_lightning", "timm", "kornia", "albumentations", "cv2", "hydra", "wandb",
                 "iid.models.families", "iid.module", "iid.engine.jobs", "iid.data.datamodule")  # fmt: skip
 MAX_SERVERS = 4  # distinct environments kept warm per test process; the oldest is closed beyond it
+# variables no library reads while importing: they are set in the child, not part of the server's key
+# (pytest names the running test in PYTEST_CURRENT_TEST: a server per test otherwise)
+PER_COMMAND = ("PYTEST_CURRENT_TEST",)
 
 
 # ---- the client (in the test process) ----
@@ -62,7 +66,7 @@ def run(module: str, args: list[str], cwd: Path | str, env: dict[str, str] | Non
     server = _server(env)
     with tempfile.TemporaryDirectory(prefix="python-cli-") as tmp:
         out, err = Path(tmp, "stdout"), Path(tmp, "stderr")
-        job = {"module": module, "args": [str(a) for a in args], "cwd": str(Path(cwd).resolve()),
+        job = {"module": module, "args": [str(a) for a in args], "cwd": str(Path(cwd).resolve()), "env": env,
                "stdout": str(out), "stderr": str(err), "timeout": timeout}  # fmt: skip
         server.stdin.write(json.dumps(job) + "\n")
         server.stdin.flush()
@@ -87,7 +91,7 @@ def _read(path: Path) -> str:
 
 
 def _key(env: dict[str, str]) -> tuple[tuple[str, str], ...]:
-    return tuple(sorted(env.items()))
+    return tuple(sorted((k, v) for k, v in env.items() if k not in PER_COMMAND))
 
 
 def _server(env: dict[str, str]) -> subprocess.Popen:
@@ -98,7 +102,7 @@ def _server(env: dict[str, str]) -> subprocess.Popen:
     while len(_servers) >= MAX_SERVERS:
         _close(_servers.pop(next(iter(_servers))))
     server = subprocess.Popen([sys.executable, __file__], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                              stderr=subprocess.DEVNULL, text=True, env=env, cwd=tempfile.gettempdir())  # fmt: skip
+                              stderr=subprocess.DEVNULL, text=True, env=dict(key), cwd=tempfile.gettempdir())  # fmt: skip
     _servers[key] = server
     return server
 
@@ -159,6 +163,8 @@ def become(job: dict) -> None:
 
     os.setsid()
     os.chdir(job["cwd"])
+    os.environ.clear()
+    os.environ.update(job["env"])
     for fd, path, flags in ((0, os.devnull, os.O_RDONLY), (1, job["stdout"], os.O_WRONLY | os.O_CREAT),
                             (2, job["stderr"], os.O_WRONLY | os.O_CREAT)):  # fmt: skip
         opened = os.open(path, flags, 0o644)

@@ -14,7 +14,7 @@ PROBE = '''
 import atexit, os, sys
 atexit.register(lambda: print("atexit ran"))
 print("argv", sys.argv[1:], "cwd", os.getcwd(), "path0", sys.path[0], "main", __name__, "spec", __spec__.name)
-print("env", os.environ.get("IID_PROBE"), file=sys.stderr)
+print("env", os.environ.get("PYTEST_CURRENT_TEST"), file=sys.stderr)
 if "fail" in sys.argv:
     raise ValueError("boom")
 if "usage" in sys.argv:
@@ -31,11 +31,21 @@ def _fresh(module: str, args: list[str], cwd, env) -> subprocess.CompletedProces
 @pytest.mark.parametrize("args", [[], ["3"], ["usage"], ["a b", "x=[1,2]"]])
 def test_same_streams_and_exit_code_as_a_fresh_interpreter(tmp_path, args):
     (tmp_path / "probe_mod.py").write_text(PROBE)
-    env = {**python_cli.cli_env(), "IID_PROBE": "seen"}
-    warm = python_cli.run("probe_mod", args, cwd=tmp_path, env=env)
-    fresh = _fresh("probe_mod", args, tmp_path, env)
+    warm = python_cli.run("probe_mod", args, cwd=tmp_path)
+    fresh = _fresh("probe_mod", args, tmp_path, python_cli.cli_env())
     assert (warm.returncode, warm.stdout, warm.stderr) == (fresh.returncode, fresh.stdout, fresh.stderr)
-    assert "atexit ran" in warm.stdout and "env seen" in warm.stderr
+    assert "atexit ran" in warm.stdout and "test_same_streams" in warm.stderr
+
+
+def test_one_server_for_every_test_of_the_run(tmp_path):
+    """pytest names the running test in the environment; the child sees it, the server is the same."""
+    (tmp_path / "probe_mod.py").write_text(PROBE)
+    seen = []
+    for name in ("a.py::one", "b.py::two"):
+        p = python_cli.run("probe_mod", [], cwd=tmp_path, env={**python_cli.cli_env(), "PYTEST_CURRENT_TEST": name})
+        assert p.stderr.split() == ["env", name]
+        seen.append(python_cli._servers[python_cli._key(python_cli.cli_env())].pid)
+    assert seen[0] == seen[1]
 
 
 def test_uncaught_exception_and_missing_module(tmp_path):
