@@ -21,17 +21,20 @@ def forest(lines: Sequence[Line], path: Path, title: str) -> None:
     import matplotlib.pyplot as plt
 
     shown = [line for line in lines if line.ours is not None and line.gap is None]
-    fig, ax = plt.subplots(figsize=(9, 1.6 + 0.24 * max(len(shown), 1)))
     labels = []
+    for line in shown:
+        # an analysis' artifact names its measure; a table line adds its level (video or frame)
+        level = "" if line.metric in METRICS.values() else f" · {line.metric.split('_')[0]}"
+        labels.append(f"{line.artifact}: {line.comparison} · {column_title(line.column)}{level}")
+    # the labels take ~0.06 in a character at size 7: the plot keeps ~5 in beside the longest one
+    height = 1.6 + 0.24 * max(len(shown), 1)
+    fig, ax = plt.subplots(figsize=(max(9.0, 5.0 + 0.06 * max(map(len, labels), default=0)), height))
     for i, line in enumerate(shown):
         c = line.ours
         ax.errorbar([c.mean], [i], xerr=[[c.mean - c.low], [c.high - c.mean]], fmt="o", ms=4, capsize=2,
                     color=COLOURS.get(line.verdict, "black"))  # fmt: skip
         if line.paper_diff is not None:
             ax.plot([line.paper_diff], [i], "x", color="black", ms=5)
-        # an analysis' artifact names its measure; a table line adds its level (video or frame)
-        level = "" if line.metric in METRICS.values() else f" · {line.metric.split('_')[0]}"
-        labels.append(f"{line.artifact}: {line.comparison} · {column_title(line.column)}{level}")
         if i and shown[i - 1].artifact != line.artifact:
             ax.axhline(i - 0.5, color="black", lw=0.5, alpha=0.4)
     ax.axvline(0, color="black", lw=0.8)
@@ -46,6 +49,6 @@ def forest(lines: Sequence[Line], path: Path, title: str) -> None:
     ax.grid(axis="x", alpha=0.3)
     if not shown:
         ax.text(0.5, 0.5, "no comparison measured yet", transform=ax.transAxes, ha="center")
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    fig.tight_layout(rect=(0, 0, 1, 1 - 0.5 / height))  # the top half inch is the title's
+    fig.savefig(path, dpi=110, bbox_inches="tight")  # the longest label whole, whatever tight_layout left
     plt.close(fig)
