@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
 from pathlib import Path
 
 import pytest
@@ -71,7 +70,5 @@ def tiny_base(synthetic_root: Path, synthetic_stores: Path) -> list[str]:
 
 @pytest.fixture(scope="session")
 def cli():
-    def run_cli(module: str, args: list[str], cwd: Path, timeout: int = 600) -> subprocess.CompletedProcess:
-        return python_cli.run(module, args, cwd=cwd, timeout=timeout)
-
-    return run_cli
+    """python_cli.run(module, args, cwd, timeout=600): `python -m <module> <args>` from the warm interpreter."""
+    return python_cli.run

@@ -187,3 +187,19 @@ def test_a_row_naming_its_own_network_is_flagged_when_another_ran(tmp_path):
     assert "ours: resnet34; paper: efficientnet_b4" in b4.notes
     r34 = _find(lines, "table3", "celebdf", "Ours (ResNet-34)")
     assert not [n for n in r34.notes if n.startswith("ours: ")]  # the paper's network: nothing to flag
+
+
+@pytest.mark.parametrize("row", ["short row", "a row named at length by its experiment, " * 3])
+def test_forest_plot_keeps_every_label_and_the_title_whole(tmp_path, row):
+    """Table 5's labels run past 120 characters: the figure widens with them, nothing is cut at its edges
+    (the left and top pixel columns/rows stay background)."""
+    from PIL import Image
+
+    from iid.reporting.scorecard_plot import forest
+
+    cell = stats.Cell(mean=0.1, low=0.05, high=0.15, seed_sd=float("nan"), seeds=1, videos=40)
+    lines = [Line("table2", "IIL Table 2", row, "baseline", "celebdf", "video_auc", paper_diff=0.1, direction=1,
+                  ours=cell) for _ in range(3)]  # fmt: skip
+    forest(lines, tmp_path / "f.png", "3 of 3 comparisons confirmed, 0 contradicted, 0 unresolved")
+    px = np.asarray(Image.open(tmp_path / "f.png").convert("L"))
+    assert px[:, :3].min() > 200 and px[:3, :].min() > 200, "a label or the title runs off the image"

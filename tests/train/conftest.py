@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
 from pathlib import Path
 
 import pytest
@@ -30,10 +29,6 @@ def compose(overrides: list[str], config_name: str = "config"):
         return hydra_compose(config_name=config_name, overrides=overrides)
 
 
-def run_cli(module: str, args: list[str], cwd: Path, timeout: int = 300) -> subprocess.CompletedProcess:
-    return python_cli.run(module, args, cwd=cwd, timeout=timeout)
-
-
 @pytest.fixture(scope="session")
 def tiny_base(synthetic_root: Path, synthetic_stores: Path) -> list[str]:
     """Overrides for tiny runs on the session's prepared synthetic stores (tests/conftest.py)."""
@@ -49,7 +44,7 @@ def trained_runs(tiny_base: list[str], build_once) -> dict[str, Path]:
 
     def train(work: Path) -> dict[str, Path]:
         out = {"on": work / "adm_on", "off": work / "adm_off"}
-        p = run_cli("iid.train", [*tiny_base, "adm=on", "checkpoint.keep_last=true", f"run_dir={out['on']}"],
+        p = python_cli.run("iid.train", [*tiny_base, "adm=on", "checkpoint.keep_last=true", f"run_dir={out['on']}"],
                     cwd=work)  # fmt: skip
         assert p.returncode == 0, p.stderr[-3000:]
         binary = [o for o in tiny_base if not o.startswith("model.adm.")]  # the binary family has no ADM options
@@ -67,8 +62,8 @@ def compose_cfg():
 
 @pytest.fixture(scope="session")
 def cli():
-    """run_cli(module, args, cwd, timeout) -> CompletedProcess of `python -m <module> <args>`."""
-    return run_cli
+    """python_cli.run(module, args, cwd, timeout=600) -> CompletedProcess of `python -m <module> <args>`."""
+    return python_cli.run
 
 
 class ScriptedVal(pl.LightningModule):
