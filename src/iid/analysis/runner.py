@@ -20,6 +20,7 @@ import torch
 from iid.analysis import ANALYSES
 from iid.analysis.common import DataContext, Frames, Model, data_context, load_models, open_sets, pick_device
 from iid.analysis.outputs import Outputs
+from iid.engine.threads import intra_op_threads
 from iid.errors import UserError
 from iid.settings import bounds, settings
 
@@ -98,8 +99,13 @@ def analyze(cfg: Any, out_dir: Path | None = None) -> dict[str, Any]:
         if isinstance(top_raw.get(k), str):
             top_raw[k] = [top_raw[k]]
     top = settings(AnalyzeArgs, "analyze", top_raw)
-    if top.threads:
-        torch.set_num_threads(top.threads)
+    with intra_op_threads(top.threads):
+        return _run(args, group, mod, params, top_raw, top, out_dir)
+
+
+def _run(args: dict, group: dict, mod: Any, params: Any, top_raw: dict, top: AnalyzeArgs, out_dir: Path | None) -> dict:
+    """analyze() at the thread count it chose."""
+    name = group["name"]
     device = pick_device(top.device)
     torch.manual_seed(top.seed)
     t0 = time.perf_counter()

@@ -15,26 +15,13 @@ from contextlib import contextmanager
 import torch
 from torch import nn
 
+from iid.engine.threads import intra_op_threads
+
 # CPU work runs in chunks of this many samples. Every intermediate tensor then stays below glibc's
 # mmap threshold (32 MB), so its memory is reused instead of mapped and page-faulted in afresh on
 # every op (that alone cost a third of the time at batch 128), and chunks are independent units
 # for worker threads. A constant, so the random streams do not depend on the thread count.
 CPU_CHUNK = 32
-
-
-@contextmanager
-def _intra_op_threads(n: int):
-    """torch's intra-op thread count of the calling thread set to n for the block (OpenMP's count
-    is per thread: a worker thread's setting leaves the main thread's alone)."""
-    before = torch.get_num_threads()
-    if before != n:
-        torch.set_num_threads(n)
-    try:
-        yield
-    finally:
-        if before != n:
-            torch.set_num_threads(before)
-
 
 _POOLS: dict[tuple[int, int], ThreadPoolExecutor] = {}
 _POOL_LOCK = threading.Lock()
@@ -187,7 +174,7 @@ class ChunkedStage(nn.Module):
         if device.type != "cpu":
             yield threads
             return
-        with _intra_op_threads(1):
+        with intra_op_threads(1):
             yield threads
 
     def _run(self, fn: Callable[[int], None], n: int, device: torch.device, threads: int) -> None:

@@ -9,4 +9,5 @@
 - loggers:     CSV always, W&B (offline unless logged in)
 - results:     results.json/.csv, per-frame predictions, the printed table
 - jobs:        train (fit + test) and evaluate, the two flows the entry points call
+- threads:     torch's thread count for a block, put back after it (in-process calls leave it as it was)
 """

@@ -86,8 +86,6 @@ class Predictor:
 
             s = self.s
             device = ("cuda" if torch.cuda.is_available() else "cpu") if s.device == "auto" else s.device
-            # the model gets the cores the workers leave (one each): they must never wait for each other
-            torch.set_num_threads(s.threads or max(1, _cores() - s.workers))
             self._scorer = Scorer(self.ckpt, device, s.nms_iou, s.top_boxes, jit=s.jit)
             if s.channels_last and self._scorer.device.type == "cpu":
                 self._scorer.module.channels_last = True
@@ -306,6 +304,7 @@ def _r(x: Any, nd: int = 2) -> list:
 def predict(cfg: Any) -> dict[str, Any]:
     """Score every file of `input` (the `predict` config); returns the counts and timings."""
     from iid.engine.config import plain_config
+    from iid.engine.threads import intra_op_threads
     from iid.inference.outputs import write_summary
 
     s = predict_settings(plain_config(cfg))
@@ -326,7 +325,9 @@ def predict(cfg: Any) -> dict[str, Any]:
     if skipped:
         print(f"{skipped} of {len(jobs)} file(s) scored before with these settings: skipped", flush=True)
     t1 = time.perf_counter()
-    docs.update(pred.run(todo))
+    # the model gets the cores the workers leave (one each): they must never wait for each other
+    with intra_op_threads(s.threads or max(1, _cores() - s.workers)):
+        docs.update(pred.run(todo))
     wall = time.perf_counter() - t1
     write_summary(out / "summary.csv", [(j.json_path, docs[j.fid]) for j in jobs])
     counts = {
