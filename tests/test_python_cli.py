@@ -23,6 +23,15 @@ sys.exit(int(sys.argv[1]) if len(sys.argv) > 1 and sys.argv[1].isdigit() else 0)
 '''
 
 
+def _alive(pid: int) -> bool:
+    """Whether process `pid` exists and has not exited (a zombie counts as exited)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
 def _fresh(module: str, args: list[str], cwd, env) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", module, *args], cwd=cwd, env=env, capture_output=True, text=True,
                           timeout=120)  # fmt: skip
@@ -58,15 +67,19 @@ def test_uncaught_exception_and_missing_module(tmp_path):
 
 
 def test_timeout_kills_the_command_and_its_children(tmp_path):
-    marker = tmp_path / "late"
+    pid_file = tmp_path / "grandchild.pid"
     (tmp_path / "slow_mod.py").write_text(
         "import subprocess, sys, time\n"
-        f"subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(3); open({str(marker)!r}, \"w\")'])\n"
+        "g = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(60)'])\n"
+        f"open({str(pid_file)!r}, 'w').write(str(g.pid))\n"
         "time.sleep(60)\n"
     )
     with pytest.raises(subprocess.TimeoutExpired):
         python_cli.run("slow_mod", [], cwd=tmp_path, timeout=1)
-    time.sleep(4)
-    assert not marker.exists()  # the grandchild was killed with the command
+    grandchild = int(pid_file.read_text())
+    deadline = time.monotonic() + 10
+    while _alive(grandchild) and time.monotonic() < deadline:  # killed with the command, then reaped by init
+        time.sleep(0.05)
+    assert not _alive(grandchild)
     (tmp_path / "probe_mod.py").write_text(PROBE)
     assert python_cli.run("probe_mod", ["4"], cwd=tmp_path).returncode == 4  # the server still answers
