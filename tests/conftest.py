@@ -31,6 +31,7 @@ def pytest_configure(config: pytest.Config) -> None:
 
         os.environ["OMP_NUM_THREADS"] = "1"
         torch.set_num_threads(1)
+    python_cli.freeze_session_env()  # the CLI runs' environment: this one, whatever tests change later
 
 
 @pytest.fixture(autouse=True)

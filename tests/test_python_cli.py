@@ -57,6 +57,18 @@ def test_one_server_for_every_test_of_the_run(tmp_path):
     assert seen[0] == seen[1]
 
 
+def test_what_tests_write_into_the_environment_reaches_no_command(tmp_path, monkeypatch):
+    """Lightning's seed_everything, wandb and cv2 write into the test process's os.environ: the commands
+    start from the session's environment instead, on the same warm server."""
+    (tmp_path / "env_mod.py").write_text("import os; print(os.environ.get('PL_GLOBAL_SEED'))")
+    before = python_cli.run("env_mod", [], cwd=tmp_path)
+    server = python_cli._servers[python_cli._key(python_cli.cli_env())].pid
+    monkeypatch.setenv("PL_GLOBAL_SEED", "7")
+    after = python_cli.run("env_mod", [], cwd=tmp_path)
+    assert before.stdout == after.stdout == "None\n"
+    assert python_cli._servers[python_cli._key(python_cli.cli_env())].pid == server
+
+
 def test_uncaught_exception_and_missing_module(tmp_path):
     (tmp_path / "probe_mod.py").write_text(PROBE)
     warm, fresh = (run("probe_mod", ["fail"], tmp_path, python_cli.cli_env()) for run in (python_cli.run, _fresh))
