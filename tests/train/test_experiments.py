@@ -32,11 +32,20 @@ def _tiny(tiny_base: list[str]) -> list[str]:
     return [*over, f"data.store_root={stores}/synthetic", "seed=0", "backbone=test_resnet"]  # wins over a row's
 
 
+@pytest.fixture(scope="session")
+def run_cache(build_once) -> Path:
+    """One run cache for the session's tiny sweeps, as a user's sweeps share runs/cache: a row that two
+    experiments train alike (Table 2's baseline is Table 7's, Table 1's and Table 5's binary row on the
+    same network) trains once and is reused after: 14 trainings for the 22 jobs."""
+    return build_once("run_cache", lambda folder: folder)
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("experiment", sorted(TINY))
-def test_tiny_sweep_of_each_experiment_runs_through_the_report(experiment, tiny_base, cli, tmp_path):
+def test_tiny_sweep_of_each_experiment_runs_through_the_report(experiment, tiny_base, run_cache, cli, tmp_path):
     sweep = tmp_path / "sweep"
-    args = ["-m", f"experiment={experiment}", *_tiny(tiny_base), *TINY[experiment], f"hydra.sweep.dir={sweep}"]
+    args = ["-m", f"experiment={experiment}", *_tiny(tiny_base), *TINY[experiment], f"cache={run_cache}",
+            f"hydra.sweep.dir={sweep}"]  # fmt: skip
     p = cli("iid.train", args, cwd=tmp_path, timeout=900)
     assert p.returncode == 0, p.stderr[-3000:]
     r = cli("iid.report", [f"sweep={sweep}", "n_boot=200"], cwd=tmp_path)
