@@ -132,8 +132,10 @@ def test_report_flags_runs_of_another_network_than_the_papers(backbone, tmp_path
     assert row["backbone"] == backbone and row["paper_backbone"] == "resnet34"
     if backbone == "resnet34":
         assert "Not the paper's network" not in md and "paper (resnet34)" not in md
+        assert md.splitlines()[0] == "# table2"
     else:
         assert "these runs used resnet18; the paper's numbers are for resnet34" in md
+        assert md.splitlines()[0] == "# table2; these runs: resnet18"  # the title does not claim the paper's
         assert "FF++ paper (resnet34)" in md
 
 

@@ -45,7 +45,7 @@ def plot(t: Table, path: Path) -> None:
         ax.grid(alpha=0.3)
     if line:
         axes[0][0].legend(fontsize=7)
-    fig.suptitle(s.title or s.name, fontsize=10)
+    fig.suptitle(t.heading(), fontsize=10, wrap=True)
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)

@@ -200,6 +200,13 @@ class Table:
         want = self.spec.paper_backbone
         return sorted({b for bs in self.backbones.values() for b in bs if want and b != want})
 
+    def heading(self) -> str:
+        """The table's title, naming the networks the runs used where they are not the paper's (a title
+        such as "Fig. 8 ... (ResNet-34)" would otherwise claim the paper's network for them)."""
+        title = self.spec.title or self.spec.name
+        foreign = self.foreign_backbones()
+        return f"{title}; these runs: {', '.join(foreign)}" if foreign else title
+
     def unlike_paper(self) -> dict[str, str]:
         """Rows whose runs' network or initial weights differ from the paper's (ImageNet-initialised
         `paper_backbones[row]`), with what they ran."""
@@ -284,7 +291,7 @@ def markdown(t: Table) -> str:
     s = t.spec
     seeds = sorted({c.seeds for c in t.cells.values()})  # seeds per cell: one number unless some runs failed
     n_seeds = f"{'/'.join(map(str, seeds)) or 0} seed{'' if seeds == [1] else 's'}"
-    lines = [f"# {s.title or s.name}", "",
+    lines = [f"# {t.heading()}", "",
              f"Each cell: our mean over seeds ({n_seeds}) with its 95% bootstrap "
              "interval over test videos (stratified, the same resamples for every seed); the paper's number "
              "beside it. Spread between seeds: report.csv (seed_sd).", ""]  # fmt: skip
