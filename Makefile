@@ -42,10 +42,10 @@ train: $(VENV)/.installed-dev
 	$(BIN)/python -m iid.train scale=mini
 
 # one pytest-xdist worker per core (TEST_WORKERS=0: in this process, for a debugger); an idle worker takes
-# queued tests from a busy one (worksteal). Measured on 2 cores from a fresh clone: 5m34s of tests in
-# collection order (CLI tests forked from a warm interpreter, tests/python_cli.py); putting the slow
-# end-to-end tests first was slower (12m40s against 9m24s, before the warm interpreter), and so were
-# 3 workers (336 s against 322 s on the working tree)
+# queued tests from a busy one (worksteal). Measured on 2 cores from a fresh clone: 4m00s of tests, in
+# collection order but the sub-second config tests last (tests/conftest.py), CLI tests forked from a warm
+# interpreter (tests/python_cli.py); putting the slow end-to-end tests first was slower (12m40s against
+# 9m24s, before the warm interpreter), and so were 3 workers (336 s against 322 s on the working tree)
 TEST_WORKERS ?= auto
 test: $(VENV)/.installed-dev
 	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist worksteal
