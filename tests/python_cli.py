@@ -10,7 +10,7 @@ imported those libraries once and forks a child per command. The child is what `
   read some variables while they are imported;
 - it writes its own stdout and stderr, and ends as the interpreter ends (threads joined, atexit hooks
   run, streams flushed; `end`), so its exit code is the command's: SystemExit's code, or 1 with the
-  traceback printed for an uncaught exception; only the teardown of every module is skipped (1.4 s
+  traceback printed for an uncaught exception; only the teardown of every module is skipped (1.5 s
   of a core a command);
 - it runs in a session of its own and is killed with its children when the timeout passes
   (subprocess.TimeoutExpired, as subprocess.run raises).
@@ -60,7 +60,8 @@ def freeze_session_env() -> None:
     before any test runs. Tests that train, log to W&B or execute notebooks in the test process change
     its os.environ (Lightning writes PL_GLOBAL_SEED, wandb its service socket, cv2 extends
     LD_LIBRARY_PATH, a notebook runner sets IID_ANALYSES): a command typed in a shell sees none of
-    that, and each change started another warm server (6 s of imports; 8 a run where 2 do)."""
+    that, and each change started another warm server (6 s of imports; a profiled run started 8, where
+    one per worker does)."""
     global _session_env
     _session_env = dict(os.environ)
 
@@ -206,15 +207,17 @@ def end(code: object) -> NoReturn:
     In the interpreter's order: SystemExit's message (a code neither None nor an int is printed to
     stderr, exit 1), non-daemon threads joined, atexit hooks run (logging's, wandb's,
     weakref.finalize's), stdout and stderr flushed; then os._exit. The teardown skipped frees every
-    object the server imported, writing to each memory page the child shares with it: 1.4 s of a core
+    object the server imported, writing to each memory page the child shares with it: 1.5 s of a core
     per command (70 a run), even for one that ran 0.02 s. An uncaught exception keeps the interpreter's
     own path, for its traceback and exit code."""
     import atexit
     import threading
 
-    status = 0 if code is None else code if isinstance(code, int) else 1
-    if not (code is None or isinstance(code, int)):
+    if code is None or isinstance(code, int):
+        status = code or 0
+    else:  # sys.exit("message")
         sys.stderr.write(f"{code}\n")
+        status = 1
     threading._shutdown()
     atexit._run_exitfuncs()
     for stream in (sys.stdout, sys.stderr):
