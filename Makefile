@@ -9,11 +9,6 @@ PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-# Bytecode is compiled on every core (compileall -j 0) instead of by pip, one file at a time: on 2 cores
-# install + compile took 80 s against pip's 92 s. As with pip, a file that does not compile on this
-# Python (torch ships a few for 3.12) stays source, hence `|| true`. src/ too: where Python may not write
-# bytecode (PYTHONDONTWRITEBYTECODE), every interpreter would compile iid's modules again.
-
 # the requirements of `pip install -e .[EXTRAS]` with dlib-bin replaced by the dlib-src extra
 define NO_DLIB_BIN
 import sys, tomllib
@@ -26,6 +21,10 @@ export NO_DLIB_BIN
 
 .PHONY: venv train test bench lint data clean
 
+# Bytecode is compiled on every core (compileall -j 0) instead of by pip, one file at a time: on 2 cores
+# install + compile took 80 s against pip's 92 s. As with pip, a file that does not compile on this
+# Python (torch ships a few for 3.12) stays source, hence `|| true`. src/ too: where Python may not write
+# bytecode (PYTHONDONTWRITEBYTECODE), every interpreter would compile iid's modules again.
 $(VENV)/.installed-%: pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
